@@ -1,0 +1,119 @@
+package secrets
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base32"
+	"encoding/hex"
+	"io"
+	"slices"
+	"strings"
+	"unicode/utf8"
+)
+
+// APIKeyPrefix starts every API key, so that a leaked key is recognisable
+// (and can be found by secret scanners).
+const APIKeyPrefix = "mbs_"
+
+var keyEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
+// apiKeyLen is the length of a key: the prefix and 256 random bits.
+var apiKeyLen = len(APIKeyPrefix) + keyEncoding.EncodedLen(32)
+
+// HashAPIKey returns the stored form of a key: lowercase hex SHA-256. A key
+// carries 256 random bits, so a fast hash is enough.
+func HashAPIKey(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return hex.EncodeToString(sum[:])
+}
+
+// CreateAPIKey makes a new key for project and returns it with the key
+// string, which is shown this once and stored only as a hash. With no
+// scopes, the key gets secrets:read only.
+func (s *Service) CreateAPIKey(ctx context.Context, project, name string, scopes []string) (*APIKey, string, error) {
+	if !ValidProject(project) {
+		return nil, "", FieldErrorf(Invalid, "project", "project must be 1-64 characters of A-Z a-z 0-9 _ -, starting with a letter or digit")
+	}
+	if !utf8.ValidString(name) || utf8.RuneCountInString(name) > MaxNameLen || strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		return nil, "", FieldErrorf(Invalid, "name", "name must be at most %d printable characters", MaxNameLen)
+	}
+	if len(scopes) == 0 {
+		scopes = []string{ScopeRead}
+	}
+	var norm []string
+	for _, sc := range scopes {
+		if !slices.Contains(AllScopes, sc) {
+			return nil, "", FieldErrorf(Invalid, "scopes", "unknown scope %q; scopes are %s", truncate(sc, 40), strings.Join(AllScopes, ", "))
+		}
+		if !slices.Contains(norm, sc) {
+			norm = append(norm, sc)
+		}
+	}
+	slices.SortFunc(norm, func(a, b string) int { return slices.Index(AllScopes, a) - slices.Index(AllScopes, b) })
+	raw := make([]byte, 32)
+	if _, err := io.ReadFull(s.rand, raw); err != nil {
+		return nil, "", WrapError(Internal, err, "reading randomness")
+	}
+	key := APIKeyPrefix + keyEncoding.EncodeToString(raw)
+	clear(raw)
+	now := s.Now()
+	k := &APIKey{ID: "key_" + NewULID(now, s.rand), Project: project, Name: name, Scopes: norm, Hash: HashAPIKey(key), CreatedAt: now}
+	if err := s.store.CreateAPIKey(ctx, k); err != nil {
+		return nil, "", err
+	}
+	return k, key, nil
+}
+
+// Authenticate returns the API key that key is. Unauthorized if it is
+// malformed, unknown or revoked. A verified key is cached for the auth
+// cache TTL; revocation through this Service takes effect at once.
+func (s *Service) Authenticate(ctx context.Context, key string) (*APIKey, error) {
+	if len(key) != apiKeyLen || !strings.HasPrefix(key, APIKeyPrefix) {
+		return nil, Errorf(Unauthorized, "the API key is malformed")
+	}
+	if _, err := keyEncoding.DecodeString(key[len(APIKeyPrefix):]); err != nil {
+		return nil, Errorf(Unauthorized, "the API key is malformed")
+	}
+	hash := HashAPIKey(key)
+	if k, ok := s.auth.get(hash); ok {
+		return k, nil
+	}
+	k, err := s.store.GetAPIKeyByHash(ctx, hash)
+	if ErrorCode(err) == NotFound {
+		return nil, Errorf(Unauthorized, "the API key is unknown or revoked")
+	}
+	if err != nil {
+		return nil, err
+	}
+	if subtle.ConstantTimeCompare([]byte(k.Hash), []byte(hash)) != 1 {
+		return nil, Errorf(Unauthorized, "the API key is unknown or revoked")
+	}
+	now := s.Now()
+	if err := s.store.TouchAPIKey(ctx, k.Project, k.ID, now); err == nil {
+		k.LastUsedAt = now
+	}
+	s.auth.put(hash, k)
+	return k, nil
+}
+
+// ListAPIKeys returns the project's keys (never the key strings).
+func (s *Service) ListAPIKeys(ctx context.Context, project string) ([]*APIKey, error) {
+	return s.store.ListAPIKeys(ctx, project)
+}
+
+// RevokeAPIKey deletes the key; it stops working at once on this server.
+func (s *Service) RevokeAPIKey(ctx context.Context, project, id string) error {
+	if !IsAPIKeyID(id) {
+		return Errorf(NotFound, "API key %q not found in project %q", truncate(id, 40), project)
+	}
+	err := s.store.DeleteAPIKey(ctx, project, id)
+	if ErrorCode(err) == NotFound {
+		return Errorf(NotFound, "API key %q not found in project %q", id, project)
+	}
+	if err != nil {
+		return err
+	}
+	s.auth.removeIf(func(k *APIKey) bool { return k.ID == id && k.Project == project })
+	return nil
+}

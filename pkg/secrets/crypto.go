@@ -1,0 +1,155 @@
+package secrets
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"strconv"
+
+	"github.com/mobius-secrets/mobius/pkg/envelope"
+)
+
+// EncryptionContext is what binds a version's data key (KMS
+// EncryptionContext, or the local wrapper's associated data) to its place:
+// project, immutable secret ID and version number. Never the name, which
+// can change, and nothing sensitive: it is logged by KMS.
+func EncryptionContext(project, secretID string, n int) map[string]string {
+	return map[string]string{"project": project, "secret_id": secretID, "version": strconv.Itoa(n)}
+}
+
+// AssociatedData binds a version's ciphertext to project, secret ID and
+// version number.
+func AssociatedData(project, secretID string, n int) []byte {
+	b := make([]byte, 0, 16+len(project)+len(secretID))
+	b = append(b, "mobius/v1\x00"...)
+	b = append(b, project...)
+	b = append(b, 0)
+	b = append(b, secretID...)
+	b = append(b, 0)
+	return strconv.AppendInt(b, int64(n), 10)
+}
+
+func (s *Service) seal(ctx context.Context, project, secretID string, n int, plain []byte) ([]byte, error) {
+	dek, wrapped, err := s.keys.GenerateDataKey(ctx, EncryptionContext(project, secretID, n))
+	if err != nil {
+		return nil, keyError(err)
+	}
+	defer clear(dek)
+	ct, err := envelope.Seal(s.rand, dek, wrapped, AssociatedData(project, secretID, n), plain)
+	if err != nil {
+		return nil, WrapError(Internal, err, "sealing version")
+	}
+	return ct, nil
+}
+
+// open decrypts a version's ciphertext, using the data-key cache.
+func (s *Service) open(ctx context.Context, v *Version) ([]byte, error) {
+	env, err := envelope.Parse(v.Ciphertext)
+	if err != nil {
+		return nil, s.integrity(v, err)
+	}
+	ec := EncryptionContext(v.Project, v.SecretID, v.Number)
+	sum := sha256.Sum256(append(AssociatedData(v.Project, v.SecretID, v.Number), env.WrappedKey...))
+	ck := string(sum[:])
+	dek, ok := s.dekc.get(ck)
+	if !ok {
+		dek, err = s.keys.UnwrapDataKey(ctx, env.WrappedKey, ec)
+		if err != nil {
+			if ErrorCode(err) == Integrity {
+				return nil, s.integrity(v, err)
+			}
+			return nil, keyError(err)
+		}
+		// The cache owns (and eventually zeroes) its copy.
+		cp := append([]byte(nil), dek...)
+		clear(dek)
+		dek = cp
+		defer func() { s.dekc.put(ck, dek) }()
+	}
+	pt, err := env.Open(dek, AssociatedData(v.Project, v.SecretID, v.Number))
+	if err != nil {
+		return nil, s.integrity(v, err)
+	}
+	return pt, nil
+}
+
+func (s *Service) integrity(v *Version, err error) error {
+	s.log.Error("INTEGRITY FAILURE: stored ciphertext failed authentication; refusing to decrypt",
+		"project", v.Project, "secret_id", v.SecretID, "version", v.Number, "err", err.Error())
+	return WrapError(Integrity, err, "stored ciphertext of version %d failed its integrity check", v.Number)
+}
+
+// keyError classifies a key wrapper failure: its own *Error passes through;
+// anything else means the key service is unavailable.
+func keyError(err error) error {
+	var e *Error
+	if errors.As(err, &e) {
+		return err
+	}
+	return WrapError(Unavailable, err, "the key service is unavailable")
+}
+
+func digestBytes(canonical []byte) string {
+	sum := sha256.Sum256(canonical)
+	return hex.EncodeToString(sum[:])
+}
+
+// Revealed is a secret's ENABLED version with its decrypted values. It is
+// only ever produced for the resolve function.
+type Revealed struct {
+	Secret  *Secret
+	Version *Version
+	Values  map[string]string
+}
+
+// Reveal decrypts the ENABLED version of each named secret. Names that do
+// not exist are absent from the result; a secret with no ENABLED version
+// has a nil Version and Values. Integrity if a ciphertext fails its check.
+// Every other read path of the service returns metadata only.
+func (s *Service) Reveal(ctx context.Context, project string, names []string) (map[string]*Revealed, error) {
+	cur, err := s.store.CurrentVersions(ctx, project, names)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]*Revealed, len(cur))
+	for name, c := range cur {
+		r := &Revealed{Secret: c.Secret, Version: c.Version}
+		if c.Version != nil {
+			if c.Version.State != Enabled || c.Version.Ciphertext == nil {
+				r.Version = nil
+			} else {
+				pt, err := s.open(ctx, c.Version)
+				if err != nil {
+					return nil, err
+				}
+				if err := json.Unmarshal(pt, &r.Values); err != nil {
+					clear(pt)
+					return nil, s.integrity(c.Version, err)
+				}
+				clear(pt)
+				r.Version.Ciphertext = nil
+			}
+		}
+		out[name] = r
+	}
+	return out, nil
+}
+
+// RecordResolutions stores audit records of a resolve call.
+func (s *Service) RecordResolutions(ctx context.Context, rs []*Resolution) error {
+	now := s.Now()
+	for _, r := range rs {
+		if r.ID == "" {
+			r.ID = NewULID(now, s.rand)
+		}
+		if r.ResolvedAt.IsZero() {
+			r.ResolvedAt = now
+		}
+	}
+	if len(rs) == 0 {
+		return nil
+	}
+	return s.store.AddResolutions(ctx, rs)
+}

@@ -1,0 +1,116 @@
+package secrets
+
+import (
+	"unicode/utf8"
+)
+
+// Limits of the contract.
+const (
+	MaxNameLen        = 128
+	MaxKeyLen         = 128
+	MaxDescriptionLen = 1024
+	MaxPlaintext      = 64 << 10 // canonical plaintext of one version
+	MaxProjectLen     = 64
+	DefaultPageSize   = 50
+	MaxPageSize       = 1000
+	MaxRunBytes       = 4 << 10 // the run object of a resolve call
+)
+
+func isNameChar(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-'
+}
+
+func isAlnum(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+}
+
+// ValidName reports whether s is a valid secret name: 1-128 characters of
+// A-Z a-z 0-9 _ -, starting with a letter or digit, and not shaped like a
+// secret ID (so a reference is never ambiguous).
+func ValidName(s string) bool {
+	if len(s) == 0 || len(s) > MaxNameLen || !isAlnum(s[0]) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !isNameChar(s[i]) {
+			return false
+		}
+	}
+	return !IsSecretID(s)
+}
+
+// ValidKey reports whether s is a valid value key: 1-128 characters of
+// A-Z a-z 0-9 _ -.
+func ValidKey(s string) bool {
+	if len(s) == 0 || len(s) > MaxKeyLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !isNameChar(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// ValidProject reports whether s is a valid project handle: 1-64 characters
+// of A-Z a-z 0-9 _ -, starting with a letter or digit.
+func ValidProject(s string) bool {
+	if len(s) == 0 || len(s) > MaxProjectLen || !isAlnum(s[0]) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !isNameChar(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func validateName(field, name string) error {
+	if !ValidName(name) {
+		if IsSecretID(name) {
+			return FieldErrorf(Invalid, field, "%s must not have the form of a secret ID", field)
+		}
+		return FieldErrorf(Invalid, field, "%s must be 1-128 characters of A-Z a-z 0-9 _ -, starting with a letter or digit", field)
+	}
+	return nil
+}
+
+func validateDescription(d string) error {
+	if !utf8.ValidString(d) {
+		return FieldErrorf(Invalid, "description", "description must be valid UTF-8")
+	}
+	if utf8.RuneCountInString(d) > MaxDescriptionLen {
+		return FieldErrorf(Invalid, "description", "description must be at most %d characters", MaxDescriptionLen)
+	}
+	return nil
+}
+
+// ValidateValues checks a values object and returns its canonical form.
+func ValidateValues(values map[string]string) ([]byte, error) {
+	if len(values) == 0 {
+		return nil, FieldErrorf(Invalid, "values", "values must be a non-empty object of string values")
+	}
+	for k := range values {
+		if !ValidKey(k) {
+			return nil, FieldErrorf(Invalid, "values", "value key %q must be 1-128 characters of A-Z a-z 0-9 _ -", truncate(k, 40))
+		}
+	}
+	c := Canonical(values)
+	if len(c) > MaxPlaintext {
+		return nil, FieldErrorf(TooLarge, "values", "values are %d bytes in canonical form; the limit is %d", len(c), MaxPlaintext)
+	}
+	return c, nil
+}
+
+// truncate shortens s (a key or name, never a value) for an error message.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}
