@@ -1,0 +1,51 @@
+# Mobius Secrets. `make run` serves the API on the embedded store;
+# `make test` runs every test, including those against the local AWS
+# stand-ins, which it starts and stops itself.
+
+GO        ?= go
+BIN       ?= bin
+ADDR      ?= 127.0.0.1:8080
+export GOFLAGS := -buildvcs=false
+# Packages whose concurrency tests also run under the race detector.
+RACE_PKGS ?= ./pkg/secrets/... ./pkg/store/bolt/... ./pkg/httpapi/... ./pkg/resolve/...
+
+.PHONY: all run build test test-go test-race lint fmt-check vet deps-check tools
+
+all: build
+
+## run: build and start `mobius serve` on the embedded store at $(ADDR)
+run: build
+	./$(BIN)/mobius serve --addr $(ADDR)
+
+## build: build the mobius command into ./bin
+build:
+	$(GO) build -o $(BIN)/mobius ./cmd/mobius
+
+## test: every test: lint, unit, conformance on every backend, Lambda, template
+test: tools lint test-go test-race
+	@echo "make test: all checks passed"
+
+tools:
+	@./scripts/check-tools.sh
+
+test-go:
+	$(GO) test -count=1 -timeout 20m ./...
+
+test-race:
+	$(GO) test -count=1 -race -timeout 20m $(RACE_PKGS)
+
+## lint: formatting, vet, and the dependency direction
+lint: fmt-check vet deps-check
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+deps-check:
+	@./scripts/check-deps.sh
+
+help:
+	@grep -E '^## ' $(MAKEFILE_LIST) | sed 's/^## //'
