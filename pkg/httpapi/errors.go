@@ -1,0 +1,79 @@
+package httpapi
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/mobius-secrets/mobius/pkg/secrets"
+)
+
+// statusOf is the only map from a domain error code to an HTTP status.
+// Aborted, Integrity, Internal and anything unknown are 500: a bug, or a
+// failure the client cannot act on.
+func statusOf(code secrets.Code) int {
+	switch code {
+	case secrets.Invalid:
+		return http.StatusBadRequest
+	case secrets.Unauthorized:
+		return http.StatusUnauthorized
+	case secrets.Forbidden:
+		return http.StatusForbidden
+	case secrets.NotFound:
+		return http.StatusNotFound
+	case secrets.Conflict:
+		return http.StatusConflict
+	case secrets.PreconditionFailed:
+		return http.StatusPreconditionFailed
+	case secrets.TooLarge:
+		return http.StatusRequestEntityTooLarge
+	case secrets.Unavailable:
+		return http.StatusServiceUnavailable
+	default:
+		return http.StatusInternalServerError
+	}
+}
+
+// errorJSON turns err into its status and client-safe envelope. A 500 says
+// only "internal error"; its detail belongs in the log.
+func errorJSON(err error) (int, ErrorJSON) {
+	status := statusOf(secrets.ErrorCode(err))
+	body := ErrorBody{Code: http.StatusText(status), Status: status}
+	if status == http.StatusInternalServerError {
+		body.Message = "internal error"
+	} else {
+		body.Message = secrets.ErrorMessage(err)
+		body.Field = secrets.ErrorField(err)
+	}
+	return status, ErrorJSON{Error: body}
+}
+
+// writeError answers with the error envelope of err. Errors that are the
+// server's fault are logged with the request ID.
+func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	status, body := errorJSON(err)
+	info := infoFrom(r.Context())
+	info.errCode = string(secrets.ErrorCode(err))
+	switch status {
+	case http.StatusUnauthorized:
+		w.Header().Set("WWW-Authenticate", `Bearer realm="mobius"`)
+	case http.StatusServiceUnavailable:
+		w.Header().Set("Retry-After", "1")
+	}
+	if status >= 500 {
+		s.log.ErrorContext(r.Context(), "request failed",
+			"request_id", info.id, "code", string(secrets.ErrorCode(err)), "err", err.Error())
+	}
+	writeJSON(w, status, body)
+}
+
+// httpError is a plain error with a status, for the router's own answers
+// (unknown route, wrong method), which have no domain code.
+func writeStatus(w http.ResponseWriter, status int, message string) {
+	writeJSON(w, status, ErrorJSON{Error: ErrorBody{Code: http.StatusText(status), Status: status, Message: message}})
+}
+
+// isMaxBytes reports whether err says a body was over its limit.
+func isMaxBytes(err error) bool {
+	var mbe *http.MaxBytesError
+	return errors.As(err, &mbe)
+}

@@ -1,0 +1,230 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"time"
+
+	"github.com/mobius-secrets/mobius/pkg/secrets"
+)
+
+// DefaultMaxBodyBytes bounds a request body unless Options say otherwise.
+const DefaultMaxBodyBytes = 1 << 20
+
+// Options tune the handler. The zero value is usable.
+type Options struct {
+	// Logger receives one access log line per request and the detail of
+	// every 5xx. slog.Default() if nil.
+	Logger *slog.Logger
+	// PageTokenKey is the HMAC key that signs page tokens. Every server
+	// behind one endpoint needs the same key; a random one is made if empty
+	// (tokens then only work on this process).
+	PageTokenKey []byte
+	// MaxBodyBytes bounds a request body (413 above it); 1 MiB if zero.
+	MaxBodyBytes int64
+	// Now is the clock of the access log; time.Now if nil.
+	Now func() time.Time
+}
+
+type server struct {
+	svc     *secrets.Service
+	log     *slog.Logger
+	tokKey  []byte
+	maxBody int64
+	now     func() time.Time
+	mux     *http.ServeMux
+}
+
+// NewHandler returns the HTTP API over svc.
+func NewHandler(svc *secrets.Service, opts Options) http.Handler {
+	s := &server{svc: svc, log: opts.Logger, tokKey: opts.PageTokenKey, maxBody: opts.MaxBodyBytes, now: opts.Now}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if len(s.tokKey) == 0 {
+		s.tokKey = make([]byte, 32)
+		if _, err := rand.Read(s.tokKey); err != nil {
+			panic("httpapi: reading randomness: " + err.Error())
+		}
+	} else {
+		s.tokKey = bytes.Clone(s.tokKey)
+	}
+	if s.maxBody <= 0 {
+		s.maxBody = DefaultMaxBodyBytes
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	s.mux = http.NewServeMux()
+	s.routes()
+	return s
+}
+
+// reqInfo is what the access log learns about a request as it is served.
+type reqInfo struct {
+	id      string
+	project string
+	keyID   string
+	errCode string
+}
+
+type infoKey struct{}
+
+func infoFrom(ctx context.Context) *reqInfo {
+	if i, ok := ctx.Value(infoKey{}).(*reqInfo); ok {
+		return i
+	}
+	return &reqInfo{}
+}
+
+// statusWriter remembers the status written, for the access log.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// ServeHTTP gives each request an ID, security headers, panic recovery and
+// one access log line, then routes it.
+func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := s.now()
+	info := &reqInfo{id: requestID(r.Header.Get("X-Request-Id"))}
+	r = r.WithContext(context.WithValue(r.Context(), infoKey{}, info))
+	sw := &statusWriter{ResponseWriter: w}
+	h := sw.Header()
+	h.Set("X-Request-Id", info.id)
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "no-store")
+
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			s.log.ErrorContext(r.Context(), "panic serving request",
+				"request_id", info.id, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			if sw.status == 0 {
+				writeStatus(sw, http.StatusInternalServerError, "internal error")
+			}
+			info.errCode = string(secrets.Internal)
+		}
+		attrs := []any{
+			"method", r.Method, "route", r.Pattern, "path", r.URL.EscapedPath(),
+			"status", sw.status, "duration_ms", s.now().Sub(start).Milliseconds(),
+			"request_id", info.id,
+		}
+		if info.project != "" {
+			attrs = append(attrs, "project", info.project)
+		}
+		if info.keyID != "" {
+			attrs = append(attrs, "key_id", info.keyID)
+		}
+		if info.errCode != "" {
+			attrs = append(attrs, "error", info.errCode)
+		}
+		s.log.InfoContext(r.Context(), "request", attrs...)
+	}()
+
+	if _, pattern := s.mux.Handler(r); pattern == "" {
+		s.noRoute(sw, r)
+		return
+	}
+	s.mux.ServeHTTP(sw, r)
+}
+
+// noRoute answers a request no route matches: 404, or 405 with Allow when
+// the path exists under other methods.
+func (s *server) noRoute(w http.ResponseWriter, r *http.Request) {
+	h, _ := s.mux.Handler(r)
+	probe := &probeWriter{header: http.Header{}}
+	h.ServeHTTP(probe, r)
+	switch probe.status {
+	case http.StatusMethodNotAllowed:
+		w.Header().Set("Allow", probe.header.Get("Allow"))
+		infoFrom(r.Context()).errCode = "Method Not Allowed"
+		writeStatus(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s is not allowed here", r.Method))
+	case http.StatusNotFound, 0:
+		infoFrom(r.Context()).errCode = string(secrets.NotFound)
+		writeStatus(w, http.StatusNotFound, "no such route")
+	default:
+		// A redirect or other answer of the router itself: pass it on.
+		for k, v := range probe.header {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(probe.status)
+		w.Write(probe.body.Bytes())
+	}
+}
+
+// probeWriter records what the router would answer.
+type probeWriter struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (p *probeWriter) Header() http.Header { return p.header }
+func (p *probeWriter) Write(b []byte) (int, error) {
+	if p.status == 0 {
+		p.status = http.StatusOK
+	}
+	return p.body.Write(b)
+}
+func (p *probeWriter) WriteHeader(code int) {
+	if p.status == 0 {
+		p.status = code
+	}
+}
+
+// requestID returns the client's X-Request-Id if it is short and plain, or
+// a fresh one.
+func requestID(given string) string {
+	if n := len(given); n >= 1 && n <= 128 {
+		ok := true
+		for i := 0; i < n && ok; i++ {
+			c := given[i]
+			ok = c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' || c == ':'
+		}
+		if ok {
+			return given
+		}
+	}
+	return "req_" + secrets.NewULID(time.Now(), nil)
+}
+
+// writeJSON answers status with v as JSON.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status = http.StatusInternalServerError
+		b = []byte(`{"error":{"code":"Internal Server Error","status":500,"message":"internal error"}}`)
+	}
+	writeBody(w, status, append(b, '\n'))
+}
+
+func writeBody(w http.ResponseWriter, status int, body []byte) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(body)
+}
