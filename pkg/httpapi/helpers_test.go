@@ -1,0 +1,188 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/mobius-secrets/mobius/pkg/keys/local"
+	"github.com/mobius-secrets/mobius/pkg/secrets"
+	"github.com/mobius-secrets/mobius/pkg/store/bolt"
+)
+
+// syncBuffer collects log output from concurrent requests.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// testServer is the API over a bolt store in a temporary folder, with an
+// all-scope key of project "acme".
+type testServer struct {
+	t      *testing.T
+	h      http.Handler
+	svc    *secrets.Service
+	store  *bolt.Store
+	dbPath string
+	key    string
+	logs   *syncBuffer
+}
+
+func newTestServer(t *testing.T) *testServer {
+	t.Helper()
+	dir := t.TempDir()
+	dbPath := filepath.Join(dir, "mobius.db")
+	st, err := bolt.Open(dbPath, bolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	kek := make([]byte, 32)
+	rand.Read(kek)
+	w, err := local.New(kek)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuffer{}
+	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	svc := secrets.NewService(st, w, secrets.Options{Logger: logger})
+	ts := &testServer{t: t, svc: svc, store: st, dbPath: dbPath, logs: logs}
+	ts.h = NewHandler(svc, Options{Logger: logger, PageTokenKey: []byte("test page token key")})
+	ts.key = ts.newKey("acme", secrets.AllScopes...)
+	return ts
+}
+
+// newKey makes an API key of project with scopes.
+func (ts *testServer) newKey(project string, scopes ...string) string {
+	ts.t.Helper()
+	_, key, err := ts.svc.CreateAPIKey(context.Background(), project, "test", scopes)
+	if err != nil {
+		ts.t.Fatal(err)
+	}
+	return key
+}
+
+// response is a recorded answer.
+type response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+// decode decodes the body into v, failing the test if it does not decode.
+func (r *response) decode(t *testing.T, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.Body, v); err != nil {
+		t.Fatalf("decoding %q: %v", r.Body, err)
+	}
+}
+
+// apiError decodes the error envelope, checking that it is well formed.
+func (r *response) apiError(t *testing.T) ErrorBody {
+	t.Helper()
+	var e ErrorJSON
+	dec := json.NewDecoder(bytes.NewReader(r.Body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&e); err != nil {
+		t.Fatalf("status %d: body %q is not an error envelope: %v", r.Status, r.Body, err)
+	}
+	if e.Error.Status != r.Status || e.Error.Code != http.StatusText(r.Status) || e.Error.Message == "" {
+		t.Fatalf("status %d: bad envelope %+v", r.Status, e.Error)
+	}
+	return e.Error
+}
+
+// req describes a request: body is nil (none), a string (sent as is),
+// or a value sent as JSON; header holds extra headers.
+type req struct {
+	method, path string
+	key          string // "" for no Authorization header
+	body         any
+	header       map[string]string
+}
+
+func (ts *testServer) serve(rq req) *response {
+	ts.t.Helper()
+	var body io.Reader
+	switch b := rq.body.(type) {
+	case nil:
+	case string:
+		body = strings.NewReader(b)
+	case []byte:
+		body = bytes.NewReader(b)
+	default:
+		j, err := json.Marshal(b)
+		if err != nil {
+			ts.t.Fatal(err)
+		}
+		body = bytes.NewReader(j)
+	}
+	r := httptest.NewRequest(rq.method, rq.path, body)
+	if rq.body != nil {
+		r.Header.Set("Content-Type", "application/json")
+	}
+	if rq.key != "" {
+		r.Header.Set("Authorization", "Bearer "+rq.key)
+	}
+	for k, v := range rq.header {
+		r.Header.Set(k, v)
+	}
+	w := httptest.NewRecorder()
+	ts.h.ServeHTTP(w, r)
+	return &response{Status: w.Code, Header: w.Result().Header, Body: w.Body.Bytes()}
+}
+
+// do sends a request with the acme key.
+func (ts *testServer) do(method, path string, body any) *response {
+	ts.t.Helper()
+	return ts.serve(req{method: method, path: path, key: ts.key, body: body})
+}
+
+// want fails the test unless r has status.
+func (r *response) want(t *testing.T, status int) *response {
+	t.Helper()
+	if r.Status != status {
+		t.Fatalf("status %d, want %d; body %s", r.Status, status, r.Body)
+	}
+	return r
+}
+
+// createSecret creates a secret in acme and returns it.
+func (ts *testServer) createSecret(name string, values map[string]string) SecretJSON {
+	ts.t.Helper()
+	var s SecretJSON
+	ts.do("POST", "/v1/projects/acme/secrets", map[string]any{"name": name, "values": values}).want(ts.t, 201).decode(ts.t, &s)
+	return s
+}
+
+// wantError checks status, and field when want is not "-".
+func wantError(t *testing.T, r *response, status int, field string) ErrorBody {
+	t.Helper()
+	r.want(t, status)
+	e := r.apiError(t)
+	if field != "-" && e.Field != field {
+		t.Fatalf("field %q, want %q (message %q)", e.Field, field, e.Message)
+	}
+	return e
+}
