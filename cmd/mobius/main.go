@@ -1,0 +1,115 @@
+// Command mobius is the Mobius Secrets command line: a client of the HTTP
+// API (secrets, keys), the local server (serve) and the operator's tools
+// (admin).
+//
+// main wires the process (signals, environment, standard streams) to run,
+// which does everything else, so every command runs in-process in tests.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mobius-secrets/mobius/pkg/client"
+)
+
+// version is the release, set at build time with
+// -ldflags "-X main.version=v1.2.3".
+var version = "dev"
+
+// Exit statuses.
+const (
+	exitOK    = 0
+	exitError = 1 // the API answered an error, or the server or store failed
+	exitUsage = 2 // the command line is wrong: flags, arguments, input files
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run executes one command line and returns its exit status. Output goes to
+// stdout; errors go to stderr as one line "error: ...".
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) int {
+	c := &cli{ctx: ctx, getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr, loc: location(getenv)}
+	root := c.rootCommand()
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	if err := root.ExecuteContext(ctx); err != nil {
+		fmt.Fprintf(stderr, "error: %s\n", errorLine(err))
+		if !c.started || isUsage(err) {
+			return exitUsage
+		}
+		return exitError
+	}
+	return exitOK
+}
+
+// usageError is a mistake on the command line or in its input files,
+// found before any request is sent.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error {
+	return &usageError{msg: fmt.Sprintf(format, args...)}
+}
+
+func isUsage(err error) bool {
+	var u *usageError
+	return errors.As(err, &u)
+}
+
+// errorLine renders err as one line; a network failure says where the CLI
+// tried to connect and how to start a server there.
+func errorLine(err error) string {
+	var ce *client.ConnError
+	if errors.As(err, &ce) {
+		return ce.Error() + ` (is the server running? Start one with "mobius serve", or set --endpoint or MOBIUS_ENDPOINT)`
+	}
+	return oneLine(err.Error())
+}
+
+func oneLine(s string) string {
+	out := []rune{}
+	for _, r := range s {
+		if r == '\n' || r == '\r' {
+			r = ' '
+		}
+		out = append(out, r)
+	}
+	return string(out)
+}
+
+// location is the time zone of table output: $TZ if it names one, else the
+// machine's.
+func location(getenv func(string) string) *time.Location {
+	if tz := getenv("TZ"); tz != "" {
+		if loc, err := time.LoadLocation(tz); err == nil {
+			return loc
+		}
+	}
+	return time.Local
+}
+
+// action marks the start of a command's own work: an error before it is
+// cobra's (flags, arguments) and so a usage error.
+func (c *cli) action(f func(cmd *cobra.Command, args []string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		c.started = true
+		return f(cmd, args)
+	}
+}

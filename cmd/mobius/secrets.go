@@ -1,0 +1,394 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mobius-secrets/mobius/pkg/client"
+	"github.com/mobius-secrets/mobius/pkg/secrets"
+)
+
+// maxPages stops a list that never ends (a server handing out the same
+// token again).
+const maxPages = 100000
+
+// collect fetches every page of a list.
+func collect[T any](fetch func(token string) ([]*T, string, json.RawMessage, error), raw func(*T) json.RawMessage) (items []*T, pages, rawItems []json.RawMessage, err error) {
+	token := ""
+	seen := map[string]bool{}
+	for range maxPages {
+		list, next, page, err := fetch(token)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		items = append(items, list...)
+		pages = append(pages, page)
+		for _, it := range list {
+			rawItems = append(rawItems, raw(it))
+		}
+		if next == "" {
+			return items, pages, rawItems, nil
+		}
+		if seen[next] {
+			return nil, nil, nil, fmt.Errorf("the server repeated a page token; the list does not end")
+		}
+		seen[next] = true
+		token = next
+	}
+	return nil, nil, nil, fmt.Errorf("the list has more than %d pages", maxPages)
+}
+
+func (c *cli) secretsCommand() *cobra.Command {
+	cmd := c.group("secrets", "Create, read, rotate and audit secrets",
+		`A secret is a named slot; each version is one frozen set of string values.
+Rotating writes a new ENABLED version and moves the previous one to DISABLED.
+Reads return metadata only: no command ever prints a value.`)
+	cmd.AddCommand(
+		c.secretsCreate(), c.secretsGet(), c.secretsList(), c.secretsUpdate(),
+		c.secretsListVersions(), c.secretsGetVersion(),
+		c.versionAction("enable-version", "Make a version the ENABLED one",
+			"The version becomes ENABLED; the previously ENABLED version becomes DISABLED.",
+			"  mobius secrets enable-version openai 2", (*client.Client).EnableVersion),
+		c.versionAction("disable-version", "Disable a version",
+			"An ENABLED version becomes DISABLED; the secret then has no current version until one is enabled.",
+			"  mobius secrets disable-version openai 3", (*client.Client).DisableVersion),
+		c.versionAction("destroy-version", "Purge a version's values for good",
+			"The version's ciphertext is purged and it becomes DESTROYED. This cannot be undone;\nits metadata stays for audit.",
+			"  mobius secrets destroy-version openai 1", (*client.Client).DestroyVersion),
+		c.secretsDelete(), c.secretsResolutions(), c.secretsDigest(),
+	)
+	return cmd
+}
+
+func (c *cli) secretsCreate() *cobra.Command {
+	var name, description string
+	var vals valuesInput
+	cmd := &cobra.Command{
+		Use:   "create --name NAME (--file FILE [--var K=V]... | --values JSON)",
+		Short: "Create a secret with its first version",
+		Long:  "Create a secret whose version 1 holds the values given, ENABLED.\n\n" + valuesHelp,
+		Example: `  mobius secrets create --name openai --description "OpenAI key" --file creds.json
+  mobius secrets create --name db --file db.json --var ENV=prod
+  mobius secrets create --name openai --values '{"api_key":"sk-..."}'`,
+		Args: noArgs,
+		RunE: c.action(func(cmd *cobra.Command, args []string) error {
+			if name == "" {
+				return usagef("--name is required")
+			}
+			values, err := vals.load(cmd, c.stdin)
+			if err != nil {
+				return err
+			}
+			cl, err := c.client()
+			if err != nil {
+				return err
+			}
+			s, err := cl.CreateSecret(c.ctx, "", client.CreateSecretInput{Name: name, Description: description, Values: values})
+			if err != nil {
+				return err
+			}
+			return c.printSecret(s)
+		}),
+	}
+	cmd.Flags().StringVar(&name, "name", "", "the secret's name (required)")
+	cmd.Flags().StringVar(&description, "description", "", "what the secret is for")
+	vals.addFlags(cmd)
+	return cmd
+}
+
+func (c *cli) secretsGet() *cobra.Command {
+	return &cobra.Command{
+		Use:     "get SECRET",
+		Short:   "Show a secret's metadata (never its values)",
+		Long:    "Show a secret's metadata by name or ID: current and latest version, dates. Values are never shown.",
+		Example: "  mobius secrets get openai\n  mobius secrets get openai -o json",
+		Args:    exactArgs("SECRET"),
+		RunE: c.action(func(cmd *cobra.Command, args []string) error {
+			cl, err := c.client()
+			if err != nil {
+				return err
+			}
+			s, err := cl.GetSecret(c.ctx, "", args[0])
+			if err != nil {
+				return err
+			}
+			return c.printSecret(s)
+		}),
+	}
+}
+
+func (c *cli) secretsList() *cobra.Command {
+	var prefix string
+	var pageSize int
+	cmd := &cobra.Command{
+		Use:     "list [--prefix P]",
+		Short:   "List the project's secrets by name",
+		Long:    "List the project's secrets in name order, fetching every page.",
+		Example: "  mobius secrets list\n  mobius secrets list --prefix openai -o json",
+		Args:    noArgs,
+		RunE: c.action(func(cmd *cobra.Command, args []string) error {
+			if pageSize < 0 || pageSize > secrets.MaxPageSize {
+				return usagef("--page-size must be between 1 and %d", secrets.MaxPageSize)
+			}
+			cl, err := c.client()
+			if err != nil {
+				return err
+			}
+			items, pages, raws, err := collect(func(tok string) ([]*client.Secret, string, json.RawMessage, error) {
+				p, err := cl.ListSecrets(c.ctx, "", prefix, pageSize, tok)
+				if err != nil {
+					return nil, "", nil, err
+				}
+				return p.Secrets, p.NextPageToken, p.Raw, nil
+			}, func(s *client.Secret) json.RawMessage { return s.Raw })
+			if err != nil {
+				return err
+			}
+			if c.json() {
+				return c.printPages("secrets", pages, raws)
+			}
+			return c.printSecretList(items)
+		}),
+	}
+	cmd.Flags().StringVar(&prefix, "prefix", "", "only secrets whose name starts with this")
+	cmd.Flags().IntVar(&pageSize, "page-size", 0, "secrets per request (every page is fetched); the server's default if 0")
+	return cmd
+}
+
+func (c *cli) secretsUpdate() *cobra.Command {
+	var name, description string
+	var vals valuesInput
+	cmd := &cobra.Command{
+		Use:   "update SECRET [--name N] [--description D] [--file FILE [--var K=V]... | --values JSON]",
+		Short: "Rename, re-describe or rotate a secret",
+		Long: `Update a secret. --name renames it, --description replaces its description, and
+new values (--file or --values) write a new ENABLED version while the previous
+ENABLED version moves to DISABLED.
+
+` + valuesHelp,
+		Example: `  mobius secrets update openai --file new-creds.json --var ENV=prod
+  mobius secrets update openai --values '{"api_key":"sk-new-..."}'
+  mobius secrets update openai --name openai-prod --description "Production key"`,
+		Args: exactArgs("SECRET"),
+		RunE: c.action(func(cmd *cobra.Command, args []string) error {
+			var in client.UpdateSecretInput
+			if cmd.Flags().Changed("name") {
+				in.Name = &name
+			}
+			if cmd.Flags().Changed("description") {
+				in.Description = &description
+			}
+			if vals.given(cmd) || len(vals.vars) > 0 {
+				values, err := vals.load(cmd, c.stdin)
+				if err != nil {
+					return err
+				}
+				in.Values = values
+			}
+			if in.Name == nil && in.Description == nil && in.Values == nil {
+				return usagef("nothing to update: give --name, --description, --file or --values")
+			}
+			cl, err := c.client()
+			if err != nil {
+				return err
+			}
+			s, err := cl.UpdateSecret(c.ctx, "", args[0], in)
+			if err != nil {
+				return err
+			}
+			return c.printSecret(s)
+		}),
+	}
+	cmd.Flags().StringVar(&name, "name", "", "new name")
+	cmd.Flags().StringVar(&description, "description", "", "new description (\"\" clears it)")
+	vals.addFlags(cmd)
+	return cmd
+}
+
+func (c *cli) secretsListVersions() *cobra.Command {
+	var pageSize int
+	cmd := &cobra.Command{
+		Use:     "list-versions SECRET",
+		Short:   "List a secret's versions, newest first",
+		Long:    "List every version of a secret, newest first, with its state, the start of its SHA-256 and its keys:\nthe rotation history.",
+		Example: "  mobius secrets list-versions openai\n  mobius secrets list-versions openai -o json",
+		Args:    exactArgs("SECRET"),
+		RunE: c.action(func(cmd *cobra.Command, args []string) error {
+			if pageSize < 0 || pageSize > secrets.MaxPageSize {
+				return usagef("--page-size must be between 1 and %d", secrets.MaxPageSize)
+			}
+			cl, err := c.client()
+			if err != nil {
+				return err
+			}
+			items, pages, raws, err := collect(func(tok string) ([]*client.Version, string, json.RawMessage, error) {
+				p, err := cl.ListVersions(c.ctx, "", args[0], pageSize, tok)
+				if err != nil {
+					return nil, "", nil, err
+				}
+				return p.Versions, p.NextPageToken, p.Raw, nil
+			}, func(v *client.Version) json.RawMessage { return v.Raw })
+			if err != nil {
+				return err
+			}
+			if c.json() {
+				return c.printPages("versions", pages, raws)
+			}
+			return c.printVersionList(items)
+		}),
+	}
+	cmd.Flags().IntVar(&pageSize, "page-size", 0, "versions per request (every page is fetched); the server's default if 0")
+	return cmd
+}
+
+// versionArg checks a version argument locally: a positive number or
+// "current".
+func versionArg(s string) error {
+	if _, err := secrets.ParseVersionRef(s); err != nil {
+		return usagef("invalid version %q: want a positive number or \"current\"", shorten(s, 20))
+	}
+	return nil
+}
+
+func (c *cli) secretsGetVersion() *cobra.Command {
+	return &cobra.Command{
+		Use:     "get-version SECRET VERSION",
+		Short:   "Show one version's metadata (never its values)",
+		Long:    "Show one version: its state, full SHA-256 and keys. VERSION is a number or \"current\".",
+		Example: "  mobius secrets get-version openai 3\n  mobius secrets get-version openai current -o json",
+		Args:    exactArgs("SECRET", "VERSION"),
+		RunE: c.action(func(cmd *cobra.Command, args []string) error {
+			if err := versionArg(args[1]); err != nil {
+				return err
+			}
+			cl, err := c.client()
+			if err != nil {
+				return err
+			}
+			v, err := cl.GetVersion(c.ctx, "", args[0], args[1])
+			if err != nil {
+				return err
+			}
+			return c.printVersion(v)
+		}),
+	}
+}
+
+type versionActionFunc func(cl *client.Client, ctx context.Context, project, secret, version string, opts ...client.CallOption) (*client.Version, error)
+
+func (c *cli) versionAction(use, short, long, example string, do versionActionFunc) *cobra.Command {
+	return &cobra.Command{
+		Use:     use + " SECRET VERSION",
+		Short:   short,
+		Long:    long + "\nVERSION is a number or \"current\". Prints the version as it now is.",
+		Example: example,
+		Args:    exactArgs("SECRET", "VERSION"),
+		RunE: c.action(func(cmd *cobra.Command, args []string) error {
+			if err := versionArg(args[1]); err != nil {
+				return err
+			}
+			cl, err := c.client()
+			if err != nil {
+				return err
+			}
+			v, err := do(cl, c.ctx, "", args[0], args[1])
+			if err != nil {
+				return err
+			}
+			return c.printVersion(v)
+		}),
+	}
+}
+
+func (c *cli) secretsDelete() *cobra.Command {
+	return &cobra.Command{
+		Use:     "delete SECRET",
+		Short:   "Delete a secret, destroying every version",
+		Long:    "Delete a secret: every version is destroyed and the name is freed. This cannot be undone.",
+		Example: "  mobius secrets delete openai",
+		Args:    exactArgs("SECRET"),
+		RunE: c.action(func(cmd *cobra.Command, args []string) error {
+			cl, err := c.client()
+			if err != nil {
+				return err
+			}
+			if err := cl.DeleteSecret(c.ctx, "", args[0]); err != nil {
+				return err
+			}
+			if !c.json() {
+				fmt.Fprintf(c.stdout, "Deleted secret %q; every version is destroyed.\n", args[0])
+			}
+			return nil
+		}),
+	}
+}
+
+func (c *cli) secretsResolutions() *cobra.Command {
+	var pageSize int
+	cmd := &cobra.Command{
+		Use:     "resolutions SECRET",
+		Short:   "Show the audit of resolve calls that read a secret",
+		Long:    "List every resolution of the secret by the resolve function, newest first: when, which version,\nwhich keys and the caller's run. Values are never recorded.",
+		Example: "  mobius secrets resolutions openai\n  mobius secrets resolutions openai -o json",
+		Args:    exactArgs("SECRET"),
+		RunE: c.action(func(cmd *cobra.Command, args []string) error {
+			if pageSize < 0 || pageSize > secrets.MaxPageSize {
+				return usagef("--page-size must be between 1 and %d", secrets.MaxPageSize)
+			}
+			cl, err := c.client()
+			if err != nil {
+				return err
+			}
+			items, pages, raws, err := collect(func(tok string) ([]*client.Resolution, string, json.RawMessage, error) {
+				p, err := cl.ListResolutions(c.ctx, "", args[0], pageSize, tok)
+				if err != nil {
+					return nil, "", nil, err
+				}
+				return p.Resolutions, p.NextPageToken, p.Raw, nil
+			}, func(r *client.Resolution) json.RawMessage { return r.Raw })
+			if err != nil {
+				return err
+			}
+			if c.json() {
+				return c.printPages("resolutions", pages, raws)
+			}
+			return c.printResolutionList(items)
+		}),
+	}
+	cmd.Flags().IntVar(&pageSize, "page-size", 0, "records per request (every page is fetched); the server's default if 0")
+	return cmd
+}
+
+func (c *cli) secretsDigest() *cobra.Command {
+	var vals valuesInput
+	cmd := &cobra.Command{
+		Use:   "digest (--file FILE [--var K=V]... | --values JSON)",
+		Short: "Compute the SHA-256 of values locally",
+		Long: `Print the lowercase hex SHA-256 of the values' canonical JSON (RFC 8785), as the
+server computes it for each version: compare it with "mobius secrets get-version"
+to check which values a version holds. Nothing is sent anywhere.
+
+` + valuesHelp,
+		Example: `  mobius secrets digest --file creds.json
+  mobius secrets digest --file new-creds.json --var ENV=prod`,
+		Args: noArgs,
+		RunE: c.action(func(cmd *cobra.Command, args []string) error {
+			values, err := vals.load(cmd, c.stdin)
+			if err != nil {
+				return err
+			}
+			d := secrets.Digest(values)
+			if c.json() {
+				_, err = fmt.Fprintf(c.stdout, "{\"sha256\":%q}\n", d)
+			} else {
+				_, err = fmt.Fprintln(c.stdout, d)
+			}
+			return err
+		}),
+	}
+	vals.addFlags(cmd)
+	return cmd
+}

@@ -1,0 +1,253 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+)
+
+// maxValuesInput bounds a values file or --values argument. The server's own
+// limit (64 KiB of canonical JSON) is smaller; this only stops runaway input.
+const maxValuesInput = 4 << 20
+
+// valuesInput is the values object of a version, given inline (--values) or
+// from a file (--file) with ${VAR} substitution (--var).
+type valuesInput struct {
+	inline string
+	file   string
+	vars   []string
+}
+
+const valuesHelp = `The values object is one JSON object of string keys to string values. Give it
+with --file (recommended: it keeps secrets out of your shell history; "-" reads
+standard input) or inline with --values. In a file, each ${VAR} is replaced by
+the --var VAR=VALUE given (an unknown ${VAR} is an error) and $${ stands for a
+literal ${. Values are never printed.`
+
+func (v *valuesInput) addFlags(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVar(&v.inline, "values", "", `values as a JSON object, e.g. '{"api_key":"sk-..."}' (prefer --file)`)
+	f.StringVar(&v.file, "file", "", `read the values object from a JSON file ("-" for standard input)`)
+	f.StringArrayVar(&v.vars, "var", nil, "replace ${VAR} in --file with VALUE (VAR=VALUE, repeatable)")
+	cmd.MarkFlagsMutuallyExclusive("values", "file")
+}
+
+// given reports whether the command line gives values at all.
+func (v *valuesInput) given(cmd *cobra.Command) bool {
+	return cmd.Flags().Changed("values") || cmd.Flags().Changed("file")
+}
+
+// load reads, substitutes and checks the values. Every problem is a usage
+// error naming the place (file:line, or the key), and never a value.
+func (v *valuesInput) load(cmd *cobra.Command, stdin io.Reader) (map[string]string, error) {
+	f := cmd.Flags()
+	switch {
+	case f.Changed("values") && f.Changed("file"):
+		return nil, usagef("give either --values or --file, not both")
+	case f.Changed("values"):
+		if len(v.vars) > 0 {
+			return nil, usagef("--var applies to --file only")
+		}
+		if len(v.inline) > maxValuesInput {
+			return nil, usagef("--values is larger than %d bytes", maxValuesInput)
+		}
+		return parseValues([]byte(v.inline), "--values")
+	case f.Changed("file"):
+		vars, err := parseVars(v.vars)
+		if err != nil {
+			return nil, err
+		}
+		name, data, err := readValuesFile(v.file, stdin)
+		if err != nil {
+			return nil, err
+		}
+		defer clear(data)
+		text, err := substitute(data, name, vars)
+		if err != nil {
+			return nil, err
+		}
+		defer clear(text)
+		return parseValues(text, name)
+	default:
+		if len(v.vars) > 0 {
+			return nil, usagef("--var applies to --file only")
+		}
+		return nil, usagef("give the values with --file FILE or --values JSON")
+	}
+}
+
+func readValuesFile(path string, stdin io.Reader) (string, []byte, error) {
+	if path == "" {
+		return "", nil, usagef("--file needs a path (or - for standard input)")
+	}
+	name := path
+	var r io.Reader
+	if path == "-" {
+		name = "<stdin>"
+		r = stdin
+	} else {
+		fh, err := os.Open(path)
+		if err != nil {
+			var pe *os.PathError
+			if errors.As(err, &pe) {
+				err = pe.Err
+			}
+			return "", nil, usagef("--file %s: %v", path, err)
+		}
+		defer fh.Close()
+		r = fh
+	}
+	data, err := io.ReadAll(io.LimitReader(r, maxValuesInput+1))
+	if err != nil {
+		return "", nil, usagef("--file %s: %v", name, err)
+	}
+	if len(data) > maxValuesInput {
+		return "", nil, usagef("%s is larger than %d bytes", name, maxValuesInput)
+	}
+	return name, data, nil
+}
+
+// parseVars reads --var NAME=VALUE arguments. A malformed one is named by
+// its position, never echoed: it may be a value.
+func parseVars(args []string) (map[string]string, error) {
+	vars := make(map[string]string, len(args))
+	for i, a := range args {
+		name, val, ok := strings.Cut(a, "=")
+		if !ok {
+			return nil, usagef("--var #%d is malformed: want NAME=VALUE", i+1)
+		}
+		if !validVarName(name) {
+			return nil, usagef("--var #%d: the name before '=' must be letters, digits and _, not starting with a digit", i+1)
+		}
+		vars[name] = val
+	}
+	return vars, nil
+}
+
+func validVarName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c == '_' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || i > 0 && c >= '0' && c <= '9' {
+			continue
+		}
+		return false
+	}
+	return true
+}
+
+// substitute replaces each ${VAR} in data with the variable's value escaped
+// for a JSON string, and each $${ with ${. The escaping keeps line numbers
+// (a value's newlines become \n), so later errors still point at the file.
+func substitute(data []byte, name string, vars map[string]string) ([]byte, error) {
+	var out bytes.Buffer
+	line := 1
+	for i := 0; i < len(data); {
+		c := data[i]
+		switch {
+		case c == '\n':
+			line++
+		case c == '$' && bytes.HasPrefix(data[i:], []byte("$${")):
+			out.WriteString("${")
+			i += 3
+			continue
+		case c == '$' && bytes.HasPrefix(data[i:], []byte("${")):
+			end := bytes.IndexByte(data[i+2:], '}')
+			if end < 0 || bytes.IndexByte(data[i+2:i+2+end], '\n') >= 0 {
+				return nil, usagef("%s:%d: ${ is not closed by }; write $${ for a literal ${", name, line)
+			}
+			v := string(data[i+2 : i+2+end])
+			if !validVarName(v) {
+				return nil, usagef("%s:%d: malformed variable reference: want ${NAME} with letters, digits and _; write $${ for a literal ${", name, line)
+			}
+			val, ok := vars[v]
+			if !ok {
+				return nil, usagef("%s:%d: unknown variable ${%s}: give it with --var %s=VALUE", name, line, v, v)
+			}
+			out.Write(jsonEscape(val))
+			i += 2 + end + 1
+			continue
+		}
+		out.WriteByte(c)
+		i++
+	}
+	return out.Bytes(), nil
+}
+
+// jsonEscape returns s as the inside of a JSON string literal.
+func jsonEscape(s string) []byte {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(s)
+	q := bytes.TrimSuffix(b.Bytes(), []byte("\n"))
+	return q[1 : len(q)-1]
+}
+
+// parseValues decodes a JSON object of string values. Errors name where
+// (file:line, or the key) and never quote the input.
+func parseValues(data []byte, name string) (map[string]string, error) {
+	where := func(off int64) string {
+		if name == "--values" {
+			return name
+		}
+		return fmt.Sprintf("%s:%d", name, 1+bytes.Count(data[:min(int(off), len(data))], []byte("\n")))
+	}
+	var probe any
+	if err := json.Unmarshal(data, &probe); err != nil {
+		var se *json.SyntaxError
+		if errors.As(err, &se) {
+			if name == "--values" {
+				return nil, usagef("--values is not valid JSON (error at character %d)", se.Offset)
+			}
+			return nil, usagef("%s: invalid JSON", where(se.Offset))
+		}
+		return nil, usagef("%s: invalid JSON", name)
+	}
+	probe = nil
+	dec := json.NewDecoder(bytes.NewReader(data))
+	tok, err := dec.Token()
+	if d, ok := tok.(json.Delim); err != nil || !ok || d != '{' {
+		return nil, usagef("%s: the values must be a JSON object of string keys to string values", where(dec.InputOffset()))
+	}
+	values := map[string]string{}
+	for dec.More() {
+		kt, err := dec.Token()
+		if err != nil {
+			return nil, usagef("%s: invalid JSON", where(dec.InputOffset()))
+		}
+		key, _ := kt.(string)
+		key = shorten(key, 40)
+		at := dec.InputOffset()
+		if _, dup := values[kt.(string)]; dup {
+			return nil, usagef("%s: key %q appears twice", where(at), key)
+		}
+		vt, err := dec.Token()
+		if err != nil {
+			return nil, usagef("%s: invalid JSON", where(at))
+		}
+		val, ok := vt.(string)
+		if !ok {
+			return nil, usagef("%s: the value of %q must be a string", where(at), key)
+		}
+		values[kt.(string)] = val
+	}
+	return values, nil
+}
+
+// shorten cuts a key or name (never a value) for an error message.
+func shorten(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n]) + "…"
+}
