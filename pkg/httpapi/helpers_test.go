@@ -186,3 +186,7 @@ func wantError(t *testing.T, r *response, status int, field string) ErrorBody {
 	}
 	return e
 }
+
+func newJSONLogger(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
