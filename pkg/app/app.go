@@ -114,6 +114,11 @@ func DefaultDataDir(getenv func(string) string) (string, error) {
 	return filepath.Join(home, ".local", "share", "mobius"), nil
 }
 
+// NewLogger returns the JSON logger of the server at cfg's level.
+func NewLogger(w io.Writer, cfg Config) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: cfg.LogLevel}))
+}
+
 // App is the wired service and its HTTP handler.
 type App struct {
 	Service *secrets.Service
@@ -162,6 +167,9 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*App, error) {
 		a.closers = append(a.closers, st.Close)
 		store, keys = st, w
 	case StoreDynamoDB:
+		// The DynamoDB branch must also set tokenKey to a key that every
+		// instance shares, or page tokens only work on the instance that
+		// made them.
 		return nil, errors.New("app: MOBIUS_STORE=dynamodb is not available in this build")
 	default:
 		return nil, fmt.Errorf("app: unknown store %q: want %q or %q", cfg.Store, StoreBolt, StoreDynamoDB)
