@@ -117,9 +117,17 @@ func (s *server) serveIdempotent(w http.ResponseWriter, r *http.Request, c *call
 		writeReply(w, rec.Status, rec.Body)
 		return
 	}
-	// The claim is settled even if the client goes away.
+	// The claim is settled even if the client goes away, and released if
+	// the handler panics.
 	bg := context.WithoutCancel(ctx)
+	settled := false
+	defer func() {
+		if !settled {
+			s.abortIdempotent(bg, r, c.project, key)
+		}
+	}()
 	rep, err := h(r, c)
+	settled = true
 	if err != nil {
 		s.abortIdempotent(bg, r, c.project, key)
 		s.writeError(w, r, err)

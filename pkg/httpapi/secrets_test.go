@@ -311,14 +311,15 @@ func TestResolutions(t *testing.T) {
 	ts := newTestServer(t)
 	s := ts.createSecret("db", map[string]string{"password": "pw"})
 	ctx := t.Context()
+	base := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 	for i := range 5 {
+		at := base.Add(time.Duration(i) * time.Second)
 		if err := ts.svc.RecordResolutions(ctx, []*secrets.Resolution{{
-			Project: "acme", SecretID: s.ID, SecretName: "db", Version: 1, Keys: []string{"password"},
-			Run: []byte(fmt.Sprintf(`{"run":"r%d"}`, i)),
+			ID: secrets.NewULID(at, nil), Project: "acme", SecretID: s.ID, SecretName: "db", Version: 1,
+			Keys: []string{"password"}, Run: []byte(fmt.Sprintf(`{"run":"r%d"}`, i)), ResolvedAt: at,
 		}}); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(2 * time.Millisecond) // distinct milliseconds keep ULID order equal to insertion order
 	}
 
 	t.Run("walk newest first", func(t *testing.T) {
