@@ -328,6 +328,31 @@ func testRename(t *testing.T, e *Env) {
 	wantNames(t, "list after renames", listNames(t, e, projA, secrets.ListQuery{Limit: 10}), []string{"new-name", "old-name"})
 }
 
+func testRenameAndRotate(t *testing.T, e *Env) {
+	s, v1 := e.Create(projA, "before")
+	now := e.Tick()
+	next := clone(s)
+	next.Name, next.Revision, next.UpdatedAt, next.LatestVersion, next.CurrentVersion = "after", 2, now, 2, 2
+	v2 := e.NewVersion(s, 2, now)
+	u := &secrets.Update{Secret: next, PrevRevision: 1, OldName: "before", Put: v2,
+		Changes: []secrets.StateChange{{Number: 1, From: secrets.Enabled, To: secrets.Disabled, At: now}}}
+	WantCode(t, "rename and rotate", e.Store.UpdateSecret(e.Ctx, u), "")
+	_, err := e.Store.GetSecretByName(e.Ctx, projA, "before")
+	WantCode(t, "GetSecretByName of the old name", err, secrets.NotFound)
+	got, err := e.Store.GetSecretByName(e.Ctx, projA, "after")
+	WantCode(t, "GetSecretByName of the new name", err, "")
+	WantEqual(t, "secret by its new name", got, next)
+	WantEqual(t, "version 2", e.MustGetVersion(projA, s.ID, 2), v2)
+	v1.State, v1.StateChangedAt = secrets.Disabled, now
+	WantEqual(t, "version 1", e.MustGetVersion(projA, s.ID, 1), v1)
+	cur, err := e.Store.CurrentVersions(e.Ctx, projA, []string{"before", "after"})
+	WantCode(t, "CurrentVersions", err, "")
+	if len(cur) != 1 {
+		t.Fatalf("CurrentVersions after rename: %d entries, want 1", len(cur))
+	}
+	WantEqual(t, "current of the renamed secret", cur["after"], &secrets.Current{Secret: next, Version: v2})
+}
+
 func testRenameIntoTaken(t *testing.T, e *Env) {
 	a, av := e.Create(projA, "alpha")
 	b, _ := e.Create(projA, "beta")
@@ -442,6 +467,25 @@ func testGetVersionExact(t *testing.T, e *Env) {
 	got := e.MustGetVersion(projA, s.ID, 1)
 	if !bytes.Equal(got.Ciphertext, ct) {
 		t.Fatalf("ciphertext of %d bytes came back as %d different bytes", len(ct), len(got.Ciphertext))
+	}
+	// The returned bytes are the caller's: changing them changes nothing
+	// stored, and later writes (which may move or grow the store's memory)
+	// do not change them.
+	got.Ciphertext[0] ^= 0xff
+	kept := e.MustGetVersion(projA, s.ID, 1)
+	if !bytes.Equal(kept.Ciphertext, ct) {
+		t.Fatal("changing returned ciphertext changed the stored ciphertext")
+	}
+	errs := Parallel(24, func(i int) error {
+		o, ov := e.NewSecret(projA, fmt.Sprintf("filler-%d", i))
+		ov.Ciphertext = bytes.Repeat([]byte{byte(i)}, 64<<10)
+		return e.Store.CreateSecret(e.Ctx, o, ov)
+	})
+	for _, err := range errs {
+		WantCode(t, "CreateSecret filler", err, "")
+	}
+	if !bytes.Equal(kept.Ciphertext, ct) {
+		t.Fatal("returned ciphertext changed after later writes")
 	}
 }
 

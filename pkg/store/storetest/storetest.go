@@ -59,6 +59,7 @@ var StoreCases = []Case{
 	{"UpdateChangeMissingVersion", testUpdateChangeMissingVersion},
 	{"Rotate", testRotate},
 	{"Rename", testRename},
+	{"RenameAndRotate", testRenameAndRotate},
 	{"RenameIntoTakenName", testRenameIntoTaken},
 	{"DestroyRemovesCiphertext", testDestroy},
 	{"Delete", testDelete},
