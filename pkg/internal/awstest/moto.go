@@ -1,0 +1,134 @@
+package awstest
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"os/exec"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// MotoInstall is how to install the moto stand-in.
+const MotoInstall = "pip install 'moto[server]==5.2.1'"
+
+var moto struct {
+	once     sync.Once
+	cmd      *exec.Cmd
+	proxy    *httptest.Server
+	endpoint string
+	err      error
+	log      string
+}
+
+// StartMoto returns the endpoint of this test binary's moto_server
+// (DynamoDB and KMS), starting it on a free 127.0.0.1 port on first use.
+// It fails the test, with the install command, if moto_server is missing.
+//
+// moto serves requests on threads without isolating them: two
+// TransactWriteItems on one table can interleave, and a cancelled one
+// restores a copy of the whole table taken before it ran, undoing writes
+// that landed meanwhile. DynamoDB itself serialises conflicting
+// transactions, so the endpoint returned is a proxy that passes moto one
+// request at a time.
+func StartMoto(t testing.TB) string {
+	t.Helper()
+	moto.once.Do(startMoto)
+	if moto.err != nil {
+		t.Fatalf("moto stand-in: %v", moto.err)
+	}
+	return moto.endpoint
+}
+
+func startMoto() {
+	bin, err := exec.LookPath("moto_server")
+	if err != nil {
+		moto.err = fmt.Errorf("moto_server is not on PATH; install it with: %s", MotoInstall)
+		return
+	}
+	port, err := freePort()
+	if err != nil {
+		moto.err = err
+		return
+	}
+	logf, err := os.CreateTemp("", "moto-*.log")
+	if err != nil {
+		moto.err = err
+		return
+	}
+	moto.log = logf.Name()
+	cmd := exec.Command(bin, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
+	cmd.Stdout, cmd.Stderr = logf, logf
+	// Die with the test binary, whatever happens to it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		moto.err = fmt.Errorf("starting %s: %w", bin, err)
+		return
+	}
+	moto.cmd = cmd
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	base := "http://127.0.0.1:" + strconv.Itoa(port)
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp, err := http.Get(base + "/moto-api/")
+		if err == nil {
+			resp.Body.Close()
+			break
+		}
+		select {
+		case err := <-exited:
+			logb, _ := os.ReadFile(moto.log)
+			moto.err = fmt.Errorf("moto_server exited (%v) before it was ready; its output:\n%s", err, logb)
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			stopMoto()
+			moto.err = fmt.Errorf("moto_server did not answer on %s within 60s (log: %s)", base, moto.log)
+			return
+		}
+	}
+	target, _ := url.Parse(base)
+	rp := httputil.NewSingleHostReverseProxy(target)
+	moto.proxy = httptest.NewServer(serialize(rp))
+	moto.endpoint = moto.proxy.URL
+}
+
+func stopMoto() {
+	if moto.proxy != nil {
+		moto.proxy.Close()
+	}
+	if moto.cmd != nil && moto.cmd.Process != nil {
+		// moto_server was started in its own process group; end that group.
+		_ = syscall.Kill(-moto.cmd.Process.Pid, syscall.SIGTERM)
+		_ = moto.cmd.Process.Kill()
+	}
+	if moto.log != "" {
+		os.Remove(moto.log)
+	}
+}
+
+// Main runs the tests of a package and then stops moto if they started it.
+// Call it from TestMain: func TestMain(m *testing.M) { awstest.Main(m) }.
+func Main(m *testing.M) {
+	code := m.Run()
+	stopMoto()
+	os.Exit(code)
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
