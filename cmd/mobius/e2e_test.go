@@ -1,0 +1,423 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mobius-secrets/mobius/pkg/client"
+	"github.com/mobius-secrets/mobius/pkg/secrets"
+)
+
+// The end-to-end tests run the real binary: `mobius serve` as a process and
+// the CLI as processes, as a user would.
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+	binDir    string
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
+// mobiusBin builds the mobius binary once per test run.
+func mobiusBin(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		binDir, buildErr = os.MkdirTemp("", "mobius-bin-")
+		if buildErr != nil {
+			return
+		}
+		binPath = filepath.Join(binDir, "mobius")
+		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+// userEnv is a clean environment of one user: its own HOME, config and data
+// folders, UTC, and nothing of the machine's MOBIUS_* settings.
+type userEnv struct {
+	home, config, data, work string
+}
+
+func newUserEnv(t *testing.T) *userEnv {
+	home := t.TempDir()
+	u := &userEnv{home: home, config: filepath.Join(home, "config"), data: filepath.Join(home, "data"), work: filepath.Join(home, "work")}
+	if err := os.MkdirAll(u.work, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+func (u *userEnv) environ(extra map[string]string) []string {
+	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + u.home, "XDG_CONFIG_HOME=" + u.config, "XDG_DATA_HOME=" + u.data, "TZ=UTC"}
+	for k, v := range extra {
+		env = append(env, k+"="+v)
+	}
+	return env
+}
+
+// server is a running `mobius serve` process.
+type server struct {
+	cmd      *exec.Cmd
+	endpoint string
+	exports  map[string]string // the export lines, on a first start
+	stdout   *syncBuffer
+	stderr   *syncBuffer
+	done     chan error
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// startServe starts `mobius serve` on a free port and waits until its log
+// says it is running; on a first start it also reads the export lines.
+func startServe(t *testing.T, u *userEnv, dataDir string) *server {
+	t.Helper()
+	cmd := exec.Command(mobiusBin(t), "serve", "--addr", "127.0.0.1:0", "--data", dataDir)
+	cmd.Env = u.environ(nil)
+	cmd.Dir = u.work
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderrR, stderrW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = stderrW
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	stderrW.Close()
+	s := &server{cmd: cmd, exports: map[string]string{}, stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan error, 1)}
+	running := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderrR)
+		for sc.Scan() {
+			line := sc.Text()
+			s.stderr.Write([]byte(line + "\n"))
+			var rec struct{ Msg, Endpoint string }
+			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "mobius server is running" {
+				select {
+				case running <- rec.Endpoint:
+				default:
+				}
+			}
+		}
+	}()
+	outDone := make(chan struct{})
+	go func() {
+		defer close(outDone)
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			s.stdout.Write([]byte(sc.Text() + "\n"))
+		}
+	}()
+	go func() {
+		<-outDone
+		s.done <- cmd.Wait()
+	}()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			<-s.done
+		}
+	})
+	select {
+	case s.endpoint = <-running:
+	case err := <-s.done:
+		t.Fatalf("mobius serve exited: %v\nstderr: %s", err, s.stderr.String())
+	case <-time.After(60 * time.Second):
+		t.Fatalf("mobius serve did not start\nstderr: %s", s.stderr.String())
+	}
+	// The export lines are written before the log line that says it runs.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		out := s.stdout.String()
+		if strings.Count(out, "\n") >= 3 || time.Now().After(deadline) || !strings.Contains(s.stderr.String(), "created the first API key") {
+			for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+				if k, v, ok := strings.Cut(strings.TrimPrefix(line, "export "), "="); ok && strings.HasPrefix(line, "export ") {
+					s.exports[k] = v
+				}
+			}
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return s
+}
+
+// stop sends sig and waits for the process to end.
+func (s *server) stop(t *testing.T, sig os.Signal) error {
+	t.Helper()
+	if err := s.cmd.Process.Signal(sig); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-s.done:
+		return err
+	case <-time.After(30 * time.Second):
+		t.Fatal("mobius serve did not stop")
+		return nil
+	}
+}
+
+// mobius runs the CLI binary in u's work folder with env added.
+func mobius(t *testing.T, u *userEnv, env map[string]string, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(mobiusBin(t), args...)
+	cmd.Env = u.environ(env)
+	cmd.Dir = u.work
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	r := result{code: code, stdout: out.String(), stderr: errb.String()}
+	return r
+}
+
+func mustMobius(t *testing.T, u *userEnv, env map[string]string, args ...string) string {
+	t.Helper()
+	r := mobius(t, u, env, args...)
+	if r.code != 0 {
+		t.Fatalf("mobius %s: exit %d\nstderr: %s", strings.Join(args, " "), r.code, r.stderr)
+	}
+	for _, v := range []string{"sk-...", "sk-new-...", "sk-prod-", canary} {
+		if strings.Contains(r.stdout, v) || strings.Contains(r.stderr, v) {
+			t.Fatalf("mobius %s printed a value (%q):\n%s%s", strings.Join(args, " "), v, r.stdout, r.stderr)
+		}
+	}
+	return r.stdout
+}
+
+// TestNarrativeFlow runs the product narrative's "Typical flow from the CLI"
+// command for command against a real `mobius serve`.
+func TestNarrativeFlow(t *testing.T) {
+	u := newUserEnv(t)
+	srv := startServe(t, u, filepath.Join(u.home, "mobius-data"))
+	lines := strings.Split(strings.TrimSpace(srv.stdout.String()), "\n")
+	if len(lines) != 3 || srv.exports["MOBIUS_ENDPOINT"] != srv.endpoint || srv.exports["MOBIUS_PROJECT"] != "default" || !strings.HasPrefix(srv.exports["MOBIUS_API_KEY"], "mbs_") {
+		t.Fatalf("first start printed:\n%s", srv.stdout.String())
+	}
+	env := srv.exports // as after `eval` of the export lines
+
+	// Register a secret and its first version.
+	mustMobius(t, u, env, "secrets", "create",
+		"--name", "openai",
+		"--description", "OpenAI key used by the summarizer.",
+		"--values", `{"api_key":"sk-..."}`)
+	// Read metadata (no plaintext, ever).
+	out := mustMobius(t, u, env, "secrets", "get", "openai")
+	if !strings.Contains(out, "Current version:  1") {
+		t.Errorf("get:\n%s", out)
+	}
+	out = mustMobius(t, u, env, "secrets", "list")
+	if !strings.Contains(out, "openai") || !strings.Contains(out, "OpenAI key used by the summarizer.") {
+		t.Errorf("list:\n%s", out)
+	}
+	// Rotate: a new ENABLED version, old one moves to DISABLED.
+	mustMobius(t, u, env, "secrets", "update", "openai", "--values", `{"api_key":"sk-new-..."}`)
+	// For non-trivial payloads, file input.
+	writeFile(t, u.work, "new-creds.json", "{\n  \"api_key\": \"sk-prod-4f9a\",\n  \"environment\": \"${ENV}\"\n}\n")
+	digest := strings.TrimSpace(mustMobius(t, u, env, "secrets", "digest", "--file", "new-creds.json", "--var", "ENV=prod"))
+	mustMobius(t, u, env, "secrets", "update", "openai", "--file", "new-creds.json", "--var", "ENV=prod")
+	if err := os.Remove(filepath.Join(u.work, "new-creds.json")); err != nil { // rm new-creds.json
+		t.Fatal(err)
+	}
+	// Audit history.
+	out = mustMobius(t, u, env, "secrets", "list-versions", "openai")
+	rows := strings.Split(strings.TrimSpace(out), "\n")
+	if len(rows) != 4 || !strings.HasPrefix(rows[1], "3  ") || !strings.Contains(rows[1], "ENABLED") ||
+		!strings.Contains(rows[2], "DISABLED") || !strings.Contains(rows[3], "DISABLED") || !strings.Contains(rows[1], digest[:12]) {
+		t.Errorf("list-versions:\n%s", out)
+	}
+	out = mustMobius(t, u, env, "secrets", "get-version", "openai", "3")
+	if !strings.Contains(out, "SHA-256:        "+digest) || !strings.Contains(out, "State:          ENABLED") || !strings.Contains(out, "api_key,environment") {
+		t.Errorf("get-version openai 3 (digest %s):\n%s", digest, out)
+	}
+	var v client.Version
+	if err := json.Unmarshal([]byte(mustMobius(t, u, env, "secrets", "get-version", "openai", "3", "-o", "json")), &v); err != nil {
+		t.Fatal(err)
+	}
+	if want := secrets.Digest(map[string]string{"api_key": "sk-prod-4f9a", "environment": "prod"}); v.SHA256 != want || digest != want {
+		t.Errorf("sha256 %s, digest %s, want %s", v.SHA256, digest, want)
+	}
+
+	// Errors: exit 1 with the API's error; usage: exit 2.
+	r := mobius(t, u, env, "secrets", "create", "--name", "openai", "--values", `{"api_key":"sk-..."}`)
+	if r.code != 1 || r.stderr != "error: Conflict (409): secret \"openai\" already exists in project \"default\"\n" {
+		t.Errorf("duplicate create: exit %d %q", r.code, r.stderr)
+	}
+	if r := mobius(t, u, env, "secrets", "update", "openai", "--file", "absent.json"); r.code != 2 {
+		t.Errorf("missing file: exit %d %q", r.code, r.stderr)
+	}
+
+	// The config file the server wrote is enough on its own.
+	if fi, err := os.Stat(filepath.Join(u.config, "mobius", "config.json")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("config file: %v %v", fi, err)
+	}
+	if fi, err := os.Stat(filepath.Join(u.config, "mobius")); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Fatalf("config folder: %v %v", fi, err)
+	}
+	if out := mustMobius(t, u, nil, "secrets", "list"); !strings.Contains(out, "openai") {
+		t.Errorf("list with the config file only:\n%s", out)
+	}
+
+	// SIGTERM stops it gracefully; a second start prints no key.
+	if err := srv.stop(t, syscall.SIGTERM); err != nil {
+		t.Fatalf("after SIGTERM: %v\n%s", err, srv.stderr.String())
+	}
+	if !strings.Contains(srv.stderr.String(), "mobius server stopped") {
+		t.Errorf("no shutdown log:\n%s", srv.stderr.String())
+	}
+	again := startServe(t, u, filepath.Join(u.home, "mobius-data"))
+	if again.stdout.String() != "" || len(again.exports) != 0 || strings.Contains(again.stderr.String(), env["MOBIUS_API_KEY"]) {
+		t.Errorf("second start printed:\n%s", again.stdout.String())
+	}
+	env2 := map[string]string{"MOBIUS_ENDPOINT": again.endpoint, "MOBIUS_API_KEY": env["MOBIUS_API_KEY"]}
+	if out := mustMobius(t, u, env2, "secrets", "get-version", "openai", "current"); !strings.Contains(out, digest) {
+		t.Errorf("after restart:\n%s", out)
+	}
+	// No log line holds a value.
+	for _, v := range []string{"sk-...", "sk-new-...", "sk-prod-4f9a"} {
+		if strings.Contains(srv.stderr.String(), v) || strings.Contains(again.stderr.String(), v) {
+			t.Errorf("the server log holds the value %q", v)
+		}
+	}
+}
+
+// TestAcknowledgedWritesSurviveSIGKILL kills the server right after the last
+// acknowledged write and checks, after a restart on the same data folder,
+// that every acknowledged write is there.
+func TestAcknowledgedWritesSurviveSIGKILL(t *testing.T) {
+	u := newUserEnv(t)
+	data := filepath.Join(u.home, "mobius-data")
+	srv := startServe(t, u, data)
+	key := srv.exports["MOBIUS_API_KEY"]
+	ctx := context.Background()
+	cl := client.New(srv.endpoint, key, client.WithProject("default"))
+
+	type want struct {
+		digests []string // by version number - 1
+		states  []string
+	}
+	expect := map[string]*want{}
+	const secretsN, rotations = 4, 3
+	for i := range secretsN {
+		name := fmt.Sprintf("svc-%d", i)
+		w := &want{}
+		for n := 0; n <= rotations; n++ {
+			values := map[string]string{"token": fmt.Sprintf("%s-%d-%d", canary, i, n)}
+			var err error
+			if n == 0 {
+				_, err = cl.CreateSecret(ctx, "", client.CreateSecretInput{Name: name, Values: values})
+			} else {
+				_, err = cl.UpdateSecret(ctx, "", name, client.UpdateSecretInput{Values: values})
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			for j := range w.states {
+				if w.states[j] == client.StateEnabled {
+					w.states[j] = client.StateDisabled
+				}
+			}
+			w.digests = append(w.digests, secrets.Digest(values))
+			w.states = append(w.states, client.StateEnabled)
+		}
+		expect[name] = w
+	}
+	// Version actions, the last of them acknowledged just before the kill.
+	if _, err := cl.DestroyVersion(ctx, "", "svc-0", "1"); err != nil {
+		t.Fatal(err)
+	}
+	expect["svc-0"].states[0] = client.StateDestroyed
+	if _, err := cl.EnableVersion(ctx, "", "svc-1", "2"); err != nil {
+		t.Fatal(err)
+	}
+	expect["svc-1"].states[1], expect["svc-1"].states[3] = client.StateEnabled, client.StateDisabled
+	if _, err := cl.DisableVersion(ctx, "", "svc-2", "current"); err != nil {
+		t.Fatal(err)
+	}
+	expect["svc-2"].states[3] = client.StateDisabled
+	if err := srv.cmd.Process.Kill(); err != nil { // SIGKILL
+		t.Fatal(err)
+	}
+	<-srv.done
+
+	again := startServe(t, u, data)
+	if again.stdout.String() != "" {
+		t.Errorf("restart printed %q", again.stdout.String())
+	}
+	cl = client.New(again.endpoint, key, client.WithProject("default"))
+	if err := cl.Health(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for name, w := range expect {
+		page, err := cl.ListVersions(ctx, "", name, 0, "")
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if len(page.Versions) != len(w.states) {
+			t.Fatalf("%s: %d versions, want %d", name, len(page.Versions), len(w.states))
+		}
+		for _, v := range page.Versions {
+			i := v.Version - 1
+			if v.State != w.states[i] || v.SHA256 != w.digests[i] {
+				t.Errorf("%s v%d: %s %s, want %s %s", name, v.Version, v.State, v.SHA256, w.states[i], w.digests[i])
+			}
+		}
+	}
+	// And the CLI reads the same.
+	out := mustMobius(t, u, map[string]string{"MOBIUS_ENDPOINT": again.endpoint, "MOBIUS_API_KEY": key}, "secrets", "list")
+	if strings.Count(out, "svc-") != secretsN {
+		t.Errorf("list after restart:\n%s", out)
+	}
+	// It still takes writes.
+	if _, err := cl.UpdateSecret(ctx, "", "svc-3", client.UpdateSecretInput{Values: map[string]string{"token": canary}}); err != nil {
+		t.Fatal(err)
+	}
+}
