@@ -52,8 +52,7 @@ error; SIGINT or SIGTERM stops it gracefully.`,
 				}
 				cfg.DataDir = data
 			}
-			logger := slog.New(slog.NewJSONHandler(c.stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
-			return c.serve(cfg, logger)
+			return c.serve(cfg, app.NewLogger(c.stderr, cfg))
 		}),
 	}
 	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:8080", "listen address (env MOBIUS_ADDR); port 0 picks a free port")
