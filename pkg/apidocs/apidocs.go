@@ -2,16 +2,29 @@
 // interactive reference page that renders it, both embedded in the binary so
 // they work with no network access.
 //
-// It imports only the standard library.
+// openapi.yaml is the hand-edited source; openapi.json, generated from it by
+// `go generate`, is what is embedded and served. The reference page is
+// Swagger UI, vendored under assets/swagger-ui (see assets/README.md).
+//
+// It imports only the standard library. Its test-support package apitest
+// validates requests and responses against the document.
 package apidocs
 
+//go:generate go run ./internal/genspec
+
 import (
-	_ "embed"
+	"embed"
+	"io/fs"
 	"net/http"
+	"path"
+	"strings"
 )
 
 //go:embed openapi.json
 var spec []byte
+
+//go:embed assets/index.html assets/init.js assets/docs.css assets/swagger-ui
+var assets embed.FS
 
 // Spec returns the OpenAPI document as JSON.
 func Spec() []byte { return spec }
@@ -21,16 +34,78 @@ func OpenAPIHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-cache")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.Header().Set("Access-Control-Allow-Origin", "*")
 		w.Write(spec)
 	})
 }
 
-// DocsHandler serves the interactive reference (GET /docs and its assets
-// under /docs/).
+// DocsPath is where the reference page is served; its assets are under
+// DocsPath + "/".
+const DocsPath = "/docs"
+
+// contentSecurityPolicy keeps the page to its own origin: scripts, styles,
+// images and API calls ("Try it out") from this server only.
+const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; " +
+	"img-src 'self' data:; font-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+
+var contentTypes = map[string]string{
+	".html": "text/html; charset=utf-8",
+	".js":   "text/javascript; charset=utf-8",
+	".css":  "text/css; charset=utf-8",
+	".png":  "image/png",
+}
+
+// DocsHandler serves the interactive reference: the page at GET /docs and
+// its assets under /docs/ (mount it on both patterns). The page loads
+// /openapi.json from the same origin. Any other path under /docs/ is 404.
 func DocsHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		w.Write([]byte(`<!doctype html><html><head><meta charset="utf-8"><title>Mobius Secrets API</title></head>` +
-			`<body><h1>Mobius Secrets API</h1><p>The OpenAPI document is at <a href="/openapi.json">/openapi.json</a>.</p></body></html>`))
+		rest, ok := strings.CutPrefix(r.URL.Path, DocsPath)
+		switch {
+		case !ok:
+			notFound(w)
+			return
+		case rest == "" || rest == "/index.html":
+			serveAsset(w, "index.html", "no-cache")
+			return
+		case rest == "/":
+			// The page's links are relative to /docs, so /docs/ would break them.
+			http.Redirect(w, r, DocsPath, http.StatusMovedPermanently)
+			return
+		}
+		name := strings.TrimPrefix(rest, "/")
+		if !fs.ValidPath(name) {
+			notFound(w)
+			return
+		}
+		serveAsset(w, name, "public, max-age=3600")
 	})
+}
+
+func serveAsset(w http.ResponseWriter, name, cacheControl string) {
+	ctype, ok := contentTypes[path.Ext(name)]
+	if !ok {
+		notFound(w)
+		return
+	}
+	b, err := assets.ReadFile("assets/" + name)
+	if err != nil {
+		notFound(w)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", ctype)
+	h.Set("Cache-Control", cacheControl)
+	h.Set("X-Content-Type-Options", "nosniff")
+	if path.Ext(name) == ".html" {
+		h.Set("Content-Security-Policy", contentSecurityPolicy)
+		h.Set("Referrer-Policy", "no-referrer")
+	}
+	w.Write(b)
+}
+
+func notFound(w http.ResponseWriter) {
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	http.Error(w, "404 page not found", http.StatusNotFound)
 }
