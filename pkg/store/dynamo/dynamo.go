@@ -504,7 +504,18 @@ func (st *Store) GetVersion(ctx context.Context, project, secretID string, num i
 	if it == nil {
 		return nil, secrets.Errorf(secrets.NotFound, "version not found")
 	}
-	return it.version(), nil
+	return placed(it.version(), project, secretID, num)
+}
+
+// placed returns v if the item read from the slot of version num of the
+// secret says it is that version. The ciphertext is bound to the number the
+// item states, so an item copied into another version's slot (an old
+// version replayed as the current one) must not be believed.
+func placed(v *secrets.Version, project, secretID string, num int) (*secrets.Version, error) {
+	if v.Project != project || v.SecretID != secretID || v.Number != num {
+		return nil, secrets.Errorf(secrets.Integrity, "the stored item of version %d of secret %s is not that version", num, secretID)
+	}
+	return v, nil
 }
 
 // ListVersions is one consistent Query, newest first, without ciphertext.
@@ -533,8 +544,12 @@ func (st *Store) ListVersions(ctx context.Context, project, secretID string, bef
 	}
 	out := make([]*secrets.Version, len(items))
 	for i, it := range items {
-		out[i] = it.version()
-		out[i].Ciphertext = nil
+		num, _ := strconv.Atoi(strings.TrimPrefix(it.str(SortKey), "V#"))
+		v, err := placed(it.version(), project, secretID, num)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = v
 	}
 	return out, nil
 }
@@ -585,7 +600,7 @@ func (st *Store) CurrentVersions(ctx context.Context, project string, names []st
 			}
 			for _, it := range vits {
 				v := it.version()
-				vers[v.SecretID+"#"+strconv.Itoa(v.Number)] = v
+				vers[it.str(PartitionKey)+"|"+it.str(SortKey)] = v
 			}
 		}
 		var again []string
@@ -596,12 +611,14 @@ func (st *Store) CurrentVersions(ctx context.Context, project string, names []st
 			}
 			c := &secrets.Current{Secret: sec}
 			if sec.CurrentVersion != 0 {
-				v := vers[sec.ID+"#"+strconv.Itoa(sec.CurrentVersion)]
+				v := vers[secretPK(project, sec.ID)+"|"+versionSK(sec.CurrentVersion)]
 				if v == nil || v.State != secrets.Enabled {
 					again = append(again, nm) // the secret moved on between the reads
 					continue
 				}
-				c.Version = v
+				if c.Version, err = placed(v, project, sec.ID, sec.CurrentVersion); err != nil {
+					return nil, err
+				}
 			}
 			out[nm] = c
 		}

@@ -24,45 +24,69 @@ func newTable() string {
 	return fmt.Sprintf("mobius-%d-%d", time.Now().UnixNano(), tables.Add(1))
 }
 
-// backend is one DynamoDB stand-in.
+// backend is one DynamoDB stand-in, with the KMS stand-in paired with it.
 type backend struct {
 	name string
-	// client returns a client and a fresh table on it.
-	client func(t *testing.T, opts ...func(*dynamodb.Options)) (*dynamodb.Client, string)
+	// endpoint starts (or reuses) the stand-in and returns its URL.
+	endpoint func(t *testing.T) string
+	// create makes the table.
+	create func(t *testing.T, c *dynamodb.Client, table string)
+	// kms returns a KMS endpoint and a key in it.
+	kms func(t *testing.T) (endpoint, keyID string)
 }
 
-// motoDB runs on this binary's moto_server; each call makes a table with
-// dynamo.CreateTable (TTL included).
-func motoDB(t *testing.T, opts ...func(*dynamodb.Options)) (*dynamodb.Client, string) {
-	t.Helper()
-	c := awstest.NewDynamoClient(awstest.StartMoto(t), opts...)
+var backends = []backend{
+	{
+		// moto_server, one per test binary: DynamoDB and KMS on one port.
+		name:     "moto",
+		endpoint: func(t *testing.T) string { return awstest.StartMoto(t) },
+		create: func(t *testing.T, c *dynamodb.Client, table string) {
+			t.Helper()
+			if err := dynamo.CreateTable(context.Background(), c, table); err != nil {
+				t.Fatalf("CreateTable on moto: %v", err)
+			}
+		},
+		kms: func(t *testing.T) (string, string) {
+			ep := awstest.StartMoto(t)
+			id, err := awstest.CreateKMSKey(context.Background(), awstest.NewKMSClient(ep))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return ep, id
+		},
+	},
+	{
+		// minidyn in process, one per test, with local-kms. minidyn has no
+		// UpdateTimeToLive (nor TableStatus), so the table is created from
+		// TableSchema directly; the store never relies on TTL deleting
+		// anything.
+		name:     "minidyn",
+		endpoint: func(t *testing.T) string { return awstest.StartMinidyn(t) },
+		create: func(t *testing.T, c *dynamodb.Client, table string) {
+			t.Helper()
+			if _, err := c.CreateTable(context.Background(), dynamo.TableSchema(table)); err != nil {
+				t.Fatalf("CreateTable on minidyn: %v", err)
+			}
+		},
+		kms: func(t *testing.T) (string, string) { return awstest.StartLocalKMS(t) },
+	},
+}
+
+// motoDB returns a client of this binary's moto and a fresh table in it.
+func motoDB(t *testing.T) (*dynamodb.Client, string) {
+	c := awstest.NewDynamoClient(backends[0].endpoint(t))
 	table := newTable()
-	if err := dynamo.CreateTable(context.Background(), c, table); err != nil {
-		t.Fatalf("CreateTable on moto: %v", err)
-	}
+	backends[0].create(t, c, table)
 	return c, table
 }
-
-// minidynDB runs on a fresh in-process minidyn. minidyn has no
-// UpdateTimeToLive (nor TableStatus), so the table is created from
-// TableSchema directly; the store never relies on TTL deleting anything.
-func minidynDB(t *testing.T, opts ...func(*dynamodb.Options)) (*dynamodb.Client, string) {
-	t.Helper()
-	c := awstest.NewDynamoClient(awstest.StartMinidyn(t), opts...)
-	table := newTable()
-	if _, err := c.CreateTable(context.Background(), dynamo.TableSchema(table)); err != nil {
-		t.Fatalf("CreateTable on minidyn: %v", err)
-	}
-	return c, table
-}
-
-var backends = []backend{{"moto", motoDB}, {"minidyn", minidynDB}}
 
 func TestConformance(t *testing.T) {
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
 			newStore := func(t *testing.T) secrets.Store {
-				c, table := b.client(t)
+				c := awstest.NewDynamoClient(b.endpoint(t))
+				table := newTable()
+				b.create(t, c, table)
 				return dynamo.New(c, table)
 			}
 			t.Run("Store", func(t *testing.T) { storetest.Run(t, newStore) })
@@ -98,5 +122,32 @@ func TestCreateTableOnMoto(t *testing.T) {
 	}
 	if d := ttl.TimeToLiveDescription; d == nil || aws.ToString(d.AttributeName) != dynamo.TTLAttribute || d.TimeToLiveStatus != "ENABLED" {
 		t.Errorf("time to live = %+v, want ENABLED on %s", ttl.TimeToLiveDescription, dynamo.TTLAttribute)
+	}
+}
+
+// The Service on DynamoDB with a KMS key: create, rotate and Reveal round
+// trip through GenerateDataKey and Decrypt.
+func TestServiceKMSRoundTrip(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			e := newEnv(t, b, envOpts{kms: true, svcOpts: secrets.Options{DataKeyCacheSize: -1}})
+			e.create("svc", map[string]string{"user": "u1", "password": "p1"})
+			if got, err := e.reveal("svc"); err != nil || got["password"] != "p1" {
+				t.Fatalf("Reveal v1: %v, %v", got, err)
+			}
+			e.rotate("svc", map[string]string{"user": "u2", "password": "p2"})
+			if got, err := e.reveal("svc"); err != nil || got["password"] != "p2" || got["user"] != "u2" {
+				t.Fatalf("Reveal v2: %v, %v", got, err)
+			}
+			if _, _, err := e.svc.ChangeVersionState(e.ctx, "acme", "svc", "1", secrets.ActionEnable, nil); err != nil {
+				t.Fatal(err)
+			}
+			if got, err := e.reveal("svc"); err != nil || got["password"] != "p1" {
+				t.Fatalf("Reveal after enabling v1 again: %v, %v", got, err)
+			}
+			if n := e.calls.Counts()["KMS.Decrypt"]; n != 3 {
+				t.Errorf("%d KMS Decrypt calls, want 3 (one per Reveal, no cache)", n)
+			}
+		})
 	}
 }
