@@ -167,10 +167,10 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*App, error) {
 		a.closers = append(a.closers, st.Close)
 		store, keys = st, w
 	case StoreDynamoDB:
-		// The DynamoDB branch must also set tokenKey to a key that every
-		// instance shares, or page tokens only work on the instance that
-		// made them.
-		return nil, errors.New("app: MOBIUS_STORE=dynamodb is not available in this build")
+		var err error
+		if store, keys, tokenKey, err = openDynamo(ctx, cfg, logger); err != nil {
+			return nil, err
+		}
 	default:
 		return nil, fmt.Errorf("app: unknown store %q: want %q or %q", cfg.Store, StoreBolt, StoreDynamoDB)
 	}
