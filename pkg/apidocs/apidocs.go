@@ -56,9 +56,10 @@ var contentTypes = map[string]string{
 	".png":  "image/png",
 }
 
-// DocsHandler serves the interactive reference: the page at GET /docs and
-// its assets under /docs/ (mount it on both patterns). The page loads
-// /openapi.json from the same origin. Any other path under /docs/ is 404.
+// DocsHandler serves the interactive reference: the page at GET /docs (and
+// /docs/) and its assets under /docs/; mount it on both patterns. The page
+// loads /openapi.json from the same origin. Any other path under /docs/ is
+// 404.
 func DocsHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rest, ok := strings.CutPrefix(r.URL.Path, DocsPath)
@@ -66,12 +67,8 @@ func DocsHandler() http.Handler {
 		case !ok:
 			notFound(w)
 			return
-		case rest == "" || rest == "/index.html":
+		case rest == "" || rest == "/" || rest == "/index.html":
 			serveAsset(w, "index.html", "no-cache")
-			return
-		case rest == "/":
-			// The page's links are relative to /docs, so /docs/ would break them.
-			http.Redirect(w, r, DocsPath, http.StatusMovedPermanently)
 			return
 		}
 		name := strings.TrimPrefix(rest, "/")

@@ -4,7 +4,7 @@
 window.addEventListener("DOMContentLoaded", function () {
   "use strict";
   window.ui = SwaggerUIBundle({
-    url: new URL("openapi.json", document.baseURI).href,
+    url: "/openapi.json",
     dom_id: "#swagger-ui",
     presets: [SwaggerUIBundle.presets.apis],
     layout: "BaseLayout",
