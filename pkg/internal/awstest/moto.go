@@ -2,6 +2,7 @@ package awstest
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -19,9 +20,19 @@ import (
 // MotoInstall is how to install the moto stand-in.
 const MotoInstall = "pip install 'moto[server]==5.2.1'"
 
+// motoScript runs moto_server ($0) on port $1 and kills its process group
+// when moto exits or stdin reaches its end.
+const motoScript = `exec 3<&0
+"$0" -H 127.0.0.1 -p "$1" </dev/null &
+m=$!
+{ read -r _ <&3; kill -9 0; } &
+wait "$m"
+kill -9 0`
+
 var moto struct {
 	once     sync.Once
 	cmd      *exec.Cmd
+	stdin    io.Closer
 	proxy    *httptest.Server
 	endpoint string
 	err      error
@@ -64,14 +75,23 @@ func startMoto() {
 		return
 	}
 	moto.log = logf.Name()
-	cmd := exec.Command(bin, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
+	// A shell, leader of its own process group, runs moto_server and ends
+	// the whole group (moto_server may be a launcher that forks Python)
+	// when moto exits or when its stdin closes: when Main stops it, or
+	// when the test binary dies, however it dies.
+	cmd := exec.Command("/bin/sh", "-c", motoScript, bin, strconv.Itoa(port))
 	cmd.Stdout, cmd.Stderr = logf, logf
-	// Die with the test binary, whatever happens to it.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		moto.err = err
+		return
+	}
 	if err := cmd.Start(); err != nil {
 		moto.err = fmt.Errorf("starting %s: %w", bin, err)
 		return
 	}
+	moto.stdin = stdin
 	moto.cmd = cmd
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
@@ -106,10 +126,11 @@ func stopMoto() {
 	if moto.proxy != nil {
 		moto.proxy.Close()
 	}
+	if moto.stdin != nil {
+		moto.stdin.Close()
+	}
 	if moto.cmd != nil && moto.cmd.Process != nil {
-		// moto_server was started in its own process group; end that group.
-		_ = syscall.Kill(-moto.cmd.Process.Pid, syscall.SIGTERM)
-		_ = moto.cmd.Process.Kill()
+		_ = syscall.Kill(-moto.cmd.Process.Pid, syscall.SIGKILL)
 	}
 	if moto.log != "" {
 		os.Remove(moto.log)
