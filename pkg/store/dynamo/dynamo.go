@@ -100,7 +100,6 @@ func (st *Store) put(it item, c cond) *types.Put {
 	return &types.Put{
 		TableName: aws.String(st.table), Item: it, ConditionExpression: aws.String(c.expr),
 		ExpressionAttributeNames: c.names, ExpressionAttributeValues: c.values,
-		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	}
 }
 
@@ -108,7 +107,6 @@ func (st *Store) del(k map[string]types.AttributeValue, c cond) *types.Delete {
 	return &types.Delete{
 		TableName: aws.String(st.table), Key: k, ConditionExpression: aws.String(c.expr),
 		ExpressionAttributeNames: c.names, ExpressionAttributeValues: c.values,
-		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	}
 }
 

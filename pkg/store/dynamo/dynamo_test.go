@@ -151,3 +151,34 @@ func TestServiceKMSRoundTrip(t *testing.T) {
 		})
 	}
 }
+
+// A metadata-only update (no version written or changed) on a stale
+// revision is refused by the revision conditions alone, by ID and by name.
+func TestStaleMetadataUpdate(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			e := newEnv(t, b, envOpts{})
+			s := e.create("meta", map[string]string{"k": "v"})
+			s = e.rotate("meta", map[string]string{"k": "v2"}) // revision 2
+			for _, rename := range []bool{false, true} {
+				next := *s
+				next.Description, next.Revision = "late", s.Revision
+				u := &secrets.Update{Secret: &next, PrevRevision: s.Revision - 1}
+				if rename {
+					next.Name, u.OldName = "meta-renamed", "meta"
+				}
+				if err := e.store.UpdateSecret(e.ctx, u); secrets.ErrorCode(err) != secrets.Aborted {
+					t.Fatalf("rename %v: stale update = %v, want Aborted", rename, err)
+				}
+				for _, get := range []func() (*secrets.Secret, error){
+					func() (*secrets.Secret, error) { return e.store.GetSecret(e.ctx, "acme", s.ID) },
+					func() (*secrets.Secret, error) { return e.store.GetSecretByName(e.ctx, "acme", "meta") },
+				} {
+					if got, err := get(); err != nil || got.Description != "" || got.Revision != s.Revision {
+						t.Fatalf("rename %v: after the refused update: %+v, %v", rename, got, err)
+					}
+				}
+			}
+		})
+	}
+}
