@@ -1,0 +1,55 @@
+// Command resolve is the resolve function, invoked directly by loop runners
+// (lambda:InvokeFunction), never through API Gateway. It is wiring only:
+// configuration from the environment (pkg/app), clients built once per
+// container, before lambda.Start; the logic is pkg/resolve.
+//
+// A failure is returned as the function error {"errorType", "errorMessage"}
+// with errorType NotFound, BadRequest, Unavailable or Internal.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-lambda-go/lambda/messages"
+	"github.com/mobius-secrets/mobius/pkg/app"
+	"github.com/mobius-secrets/mobius/pkg/resolve"
+)
+
+func main() {
+	cfg, err := app.ConfigFromEnv(os.Getenv)
+	if err != nil {
+		slog.New(slog.NewJSONHandler(os.Stderr, nil)).Error("configuration", "err", err.Error())
+		os.Exit(1)
+	}
+	logger := app.NewLogger(os.Stderr, cfg)
+	a, err := app.New(context.Background(), cfg, logger)
+	if err != nil {
+		logger.Error("starting", "err", err.Error())
+		os.Exit(1)
+	}
+	defer a.Close()
+	r := resolve.New(a.Service, logger)
+	lambda.Start(func(ctx context.Context, payload json.RawMessage) (*resolve.Result, error) {
+		res, err := r.Invoke(ctx, payload)
+		if err != nil {
+			return nil, functionError(err)
+		}
+		return res, nil
+	})
+}
+
+// functionError gives the runtime a messages.InvokeResponse_Error value
+// (not a pointer: the runtime recognises the value type), so errorType is
+// the stable resolve.Error type instead of a Go type name.
+func functionError(err error) error {
+	var e *resolve.Error
+	if errors.As(err, &e) {
+		return messages.InvokeResponse_Error{Type: e.Type, Message: e.Message}
+	}
+	return messages.InvokeResponse_Error{Type: resolve.TypeInternal, Message: "internal error"}
+}
