@@ -33,14 +33,19 @@ func main() {
 		os.Exit(1)
 	}
 	defer a.Close()
-	r := resolve.New(a.Service, logger)
-	lambda.Start(func(ctx context.Context, payload json.RawMessage) (*resolve.Result, error) {
-		res, err := r.Invoke(ctx, payload)
-		if err != nil {
-			return nil, functionError(err)
-		}
-		return res, nil
-	})
+	lambda.Start(handler{resolve.New(a.Service, logger)})
+}
+
+// handler takes the raw payload (lambda.Handler), so that an event that is
+// not even JSON is a BadRequest from pkg/resolve, not a runtime error.
+type handler struct{ r *resolve.Resolver }
+
+func (h handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
+	res, err := h.r.Invoke(ctx, payload)
+	if err != nil {
+		return nil, functionError(err)
+	}
+	return json.Marshal(res)
 }
 
 // functionError gives the runtime a messages.InvokeResponse_Error value

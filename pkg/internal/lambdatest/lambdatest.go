@@ -1,0 +1,229 @@
+// Package lambdatest builds the Lambda functions of functions/ and runs each
+// under the AWS Lambda Runtime Interface Emulator (aws-lambda-rie, a `tool`
+// of this module), so that tests drive the real `bootstrap` binaries through
+// the real Lambda runtime API. It is for tests only.
+//
+// The emulator serves one invocation at a time: invoke sequentially.
+package lambdatest
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// EmulatorPackage is the import path of the emulator's command.
+const EmulatorPackage = "github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie"
+
+// InvokePath is the emulator's invocation endpoint; the function is always
+// named "function".
+const InvokePath = "/2015-03-31/functions/function/invocations"
+
+// ModuleRoot returns the folder of this module's go.mod.
+func ModuleRoot(tb testing.TB) string {
+	tb.Helper()
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil || len(bytes.TrimSpace(out)) == 0 {
+		tb.Fatalf("go env GOMOD: %v", err)
+	}
+	return filepath.Dir(string(bytes.TrimSpace(out)))
+}
+
+// Build compiles the command at pkg (a path relative to the module root,
+// e.g. "./functions/api") as the Lambda runtime does it: a static Linux
+// binary named bootstrap, built with the lambda.norpc tag. It is built for
+// this machine's architecture so the emulator can run it here; sam build
+// makes the arm64 one from the same flags (functions/build.mk).
+func Build(tb testing.TB, pkg string) string {
+	tb.Helper()
+	out := filepath.Join(tb.TempDir(), "bootstrap")
+	cmd := exec.Command("go", "build", "-tags", "lambda.norpc", "-trimpath", "-o", out, pkg)
+	cmd.Dir = ModuleRoot(tb)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+runtime.GOARCH)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		tb.Fatalf("building %s: %v\n%s", pkg, err, b)
+	}
+	return out
+}
+
+var emulator struct {
+	once sync.Once
+	path string
+	err  error
+	dir  string
+}
+
+// EmulatorBinary builds aws-lambda-rie from the module's tool directive,
+// once per test binary.
+func EmulatorBinary(tb testing.TB) string {
+	tb.Helper()
+	emulator.once.Do(func() {
+		dir, err := os.MkdirTemp("", "aws-lambda-rie-")
+		if err != nil {
+			emulator.err = err
+			return
+		}
+		emulator.dir = dir
+		emulator.path = filepath.Join(dir, "aws-lambda-rie")
+		cmd := exec.Command("go", "build", "-o", emulator.path, EmulatorPackage)
+		cmd.Dir = ModuleRoot(tb)
+		if b, err := cmd.CombinedOutput(); err != nil {
+			emulator.err = fmt.Errorf("building %s (go.mod's tool directive): %v\n%s", EmulatorPackage, err, b)
+		}
+	})
+	if emulator.err != nil {
+		tb.Fatal(emulator.err)
+	}
+	return emulator.path
+}
+
+// Cleanup removes the emulator binary; call it from TestMain after the
+// tests.
+func Cleanup() {
+	if emulator.dir != "" {
+		os.RemoveAll(emulator.dir)
+	}
+}
+
+// Output collects what a process writes, safely for concurrent writers.
+type Output struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (o *Output) Write(p []byte) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.b.Write(p)
+}
+
+// String returns everything written so far.
+func (o *Output) String() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.b.String()
+}
+
+// Emulator is one function running under aws-lambda-rie on 127.0.0.1.
+type Emulator struct {
+	// URL is the emulator's base URL; invocations go to URL+InvokePath.
+	URL string
+	// Output is the emulator's and the function's stdout and stderr.
+	Output *Output
+	client *http.Client
+}
+
+// runScript runs the emulator ($0 with the remaining arguments) and kills
+// its process group (the emulator and the function) when the emulator
+// exits or when stdin reaches its end, so nothing outlives the test binary.
+const runScript = `exec 3<&0
+"$0" "$@" </dev/null &
+m=$!
+{ read -r _ <&3; kill -9 0; } &
+wait "$m"
+kill -9 0`
+
+// Start runs bootstrap under the emulator with exactly env (plus PATH) as
+// its environment, which the emulator passes on to the function. It
+// returns once the emulator accepts connections; the function starts on
+// the first invocation.
+func Start(tb testing.TB, bootstrap string, env []string) *Emulator {
+	tb.Helper()
+	rie := EmulatorBinary(tb)
+	addr, apiAddr := freeAddr(tb), freeAddr(tb)
+	out := &Output{}
+	cmd := exec.Command("/bin/sh", "-c", runScript, rie,
+		"--log-level", "warn",
+		"--runtime-interface-emulator-address", addr,
+		"--runtime-api-address", apiAddr,
+		bootstrap)
+	cmd.Dir = filepath.Dir(bootstrap)
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, env...)
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		tb.Fatalf("starting aws-lambda-rie: %v", err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	tb.Cleanup(func() {
+		stdin.Close()
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-exited
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			break
+		}
+		select {
+		case <-exited:
+			tb.Fatalf("aws-lambda-rie exited before it listened on %s:\n%s", addr, out.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("aws-lambda-rie did not listen on %s within 30s:\n%s", addr, out.String())
+		}
+	}
+	return &Emulator{URL: "http://" + addr, Output: out, client: &http.Client{Timeout: 60 * time.Second}}
+}
+
+// Invoke sends one invocation and returns the emulator's status and the
+// function's response payload (the result, or {"errorType",
+// "errorMessage"} for a function error).
+func (e *Emulator) Invoke(tb testing.TB, payload []byte) (int, []byte) {
+	tb.Helper()
+	req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, e.URL+InvokePath, bytes.NewReader(payload))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	resp, err := e.client.Do(req)
+	if err != nil {
+		tb.Fatalf("invoking the emulator: %v\nits output:\n%s", err, e.Output.String())
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return resp.StatusCode, body
+}
+
+// Contains reports whether any of needles occurs in the output.
+func (e *Emulator) Contains(needles ...string) bool {
+	s := e.Output.String()
+	for _, n := range needles {
+		if n != "" && strings.Contains(s, n) {
+			return true
+		}
+	}
+	return false
+}
+
+func freeAddr(tb testing.TB) string {
+	tb.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
