@@ -1,0 +1,230 @@
+// Package faults wraps a Store and a KeyWrapper so tests can make any call
+// fail, before or after it reaches the real dependency, or slow down. It is
+// for tests only.
+package faults
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/mobius-secrets/mobius/pkg/secrets"
+)
+
+// When says where an injected fault strikes.
+type When int
+
+const (
+	Before When = iota // the call never reaches the dependency
+	After              // the call completes, then the caller sees an error
+)
+
+// Rule is one injected fault: on the Nth call (1-based, counted per Op) of
+// Op ("" matches every op), return Err at When, after sleeping Delay.
+type Rule struct {
+	Op    string
+	Nth   int // 0: every call
+	When  When
+	Err   error
+	Delay time.Duration
+}
+
+// Injector holds the rules and counts calls. The zero value injects nothing.
+type Injector struct {
+	mu    sync.Mutex
+	rules []Rule
+	calls map[string]int
+	log   []string
+}
+
+// Set replaces the rules and resets the counts.
+func (in *Injector) Set(rules ...Rule) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	in.rules = rules
+	in.calls = map[string]int{}
+	in.log = nil
+}
+
+// Calls returns the ops called since the last Set, in order.
+func (in *Injector) Calls() []string {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return append([]string(nil), in.log...)
+}
+
+func (in *Injector) hit(op string) (before, after error, delay time.Duration) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.calls == nil {
+		in.calls = map[string]int{}
+	}
+	in.calls[op]++
+	in.log = append(in.log, op)
+	n := in.calls[op]
+	for _, r := range in.rules {
+		if (r.Op == "" || r.Op == op) && (r.Nth == 0 || r.Nth == n) {
+			delay += r.Delay
+			if r.When == Before && before == nil {
+				before = r.Err
+			} else if r.When == After && after == nil {
+				after = r.Err
+			}
+		}
+	}
+	return before, after, delay
+}
+
+// do runs f under the injector's rules for op.
+func do(ctx context.Context, in *Injector, op string, f func() error) error {
+	before, after, delay := in.hit(op)
+	if delay > 0 {
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+	if before != nil {
+		return before
+	}
+	if err := f(); err != nil {
+		return err
+	}
+	return after
+}
+
+// Store is a secrets.Store whose calls pass through an Injector.
+type Store struct {
+	Inner secrets.Store
+	In    *Injector
+}
+
+var _ secrets.Store = (*Store)(nil)
+
+func (s *Store) CreateSecret(ctx context.Context, sec *secrets.Secret, v *secrets.Version) error {
+	return do(ctx, s.In, "CreateSecret", func() error { return s.Inner.CreateSecret(ctx, sec, v) })
+}
+
+func (s *Store) GetSecret(ctx context.Context, project, id string) (out *secrets.Secret, err error) {
+	err = do(ctx, s.In, "GetSecret", func() (e error) { out, e = s.Inner.GetSecret(ctx, project, id); return })
+	return ret(out, err)
+}
+
+func (s *Store) GetSecretByName(ctx context.Context, project, name string) (out *secrets.Secret, err error) {
+	err = do(ctx, s.In, "GetSecretByName", func() (e error) { out, e = s.Inner.GetSecretByName(ctx, project, name); return })
+	return ret(out, err)
+}
+
+func (s *Store) ListSecrets(ctx context.Context, project string, q secrets.ListQuery) (out []*secrets.Secret, err error) {
+	err = do(ctx, s.In, "ListSecrets", func() (e error) { out, e = s.Inner.ListSecrets(ctx, project, q); return })
+	return ret(out, err)
+}
+
+func (s *Store) UpdateSecret(ctx context.Context, u *secrets.Update) error {
+	return do(ctx, s.In, "UpdateSecret", func() error { return s.Inner.UpdateSecret(ctx, u) })
+}
+
+func (s *Store) DeleteSecret(ctx context.Context, project, id string, rev int64) error {
+	return do(ctx, s.In, "DeleteSecret", func() error { return s.Inner.DeleteSecret(ctx, project, id, rev) })
+}
+
+func (s *Store) GetVersion(ctx context.Context, project, secretID string, n int) (out *secrets.Version, err error) {
+	err = do(ctx, s.In, "GetVersion", func() (e error) { out, e = s.Inner.GetVersion(ctx, project, secretID, n); return })
+	return ret(out, err)
+}
+
+func (s *Store) ListVersions(ctx context.Context, project, secretID string, before, limit int) (out []*secrets.Version, err error) {
+	err = do(ctx, s.In, "ListVersions", func() (e error) { out, e = s.Inner.ListVersions(ctx, project, secretID, before, limit); return })
+	return ret(out, err)
+}
+
+func (s *Store) CurrentVersions(ctx context.Context, project string, names []string) (out map[string]*secrets.Current, err error) {
+	err = do(ctx, s.In, "CurrentVersions", func() (e error) { out, e = s.Inner.CurrentVersions(ctx, project, names); return })
+	return ret(out, err)
+}
+
+func (s *Store) CreateAPIKey(ctx context.Context, k *secrets.APIKey) error {
+	return do(ctx, s.In, "CreateAPIKey", func() error { return s.Inner.CreateAPIKey(ctx, k) })
+}
+
+func (s *Store) GetAPIKeyByHash(ctx context.Context, hash string) (out *secrets.APIKey, err error) {
+	err = do(ctx, s.In, "GetAPIKeyByHash", func() (e error) { out, e = s.Inner.GetAPIKeyByHash(ctx, hash); return })
+	return ret(out, err)
+}
+
+func (s *Store) ListAPIKeys(ctx context.Context, project string) (out []*secrets.APIKey, err error) {
+	err = do(ctx, s.In, "ListAPIKeys", func() (e error) { out, e = s.Inner.ListAPIKeys(ctx, project); return })
+	return ret(out, err)
+}
+
+func (s *Store) DeleteAPIKey(ctx context.Context, project, id string) error {
+	return do(ctx, s.In, "DeleteAPIKey", func() error { return s.Inner.DeleteAPIKey(ctx, project, id) })
+}
+
+func (s *Store) TouchAPIKey(ctx context.Context, project, id string, t time.Time) error {
+	return do(ctx, s.In, "TouchAPIKey", func() error { return s.Inner.TouchAPIKey(ctx, project, id, t) })
+}
+
+func (s *Store) CreateIdempotency(ctx context.Context, r *secrets.IdempotencyRecord) error {
+	return do(ctx, s.In, "CreateIdempotency", func() error { return s.Inner.CreateIdempotency(ctx, r) })
+}
+
+func (s *Store) GetIdempotency(ctx context.Context, project, key string, now time.Time) (out *secrets.IdempotencyRecord, err error) {
+	err = do(ctx, s.In, "GetIdempotency", func() (e error) { out, e = s.Inner.GetIdempotency(ctx, project, key, now); return })
+	return ret(out, err)
+}
+
+func (s *Store) CompleteIdempotency(ctx context.Context, r *secrets.IdempotencyRecord) error {
+	return do(ctx, s.In, "CompleteIdempotency", func() error { return s.Inner.CompleteIdempotency(ctx, r) })
+}
+
+func (s *Store) DeleteIdempotency(ctx context.Context, project, key string) error {
+	return do(ctx, s.In, "DeleteIdempotency", func() error { return s.Inner.DeleteIdempotency(ctx, project, key) })
+}
+
+func (s *Store) AddResolutions(ctx context.Context, rs []*secrets.Resolution) error {
+	return do(ctx, s.In, "AddResolutions", func() error { return s.Inner.AddResolutions(ctx, rs) })
+}
+
+func (s *Store) ListResolutions(ctx context.Context, project, secretID, beforeID string, limit int) (out []*secrets.Resolution, err error) {
+	err = do(ctx, s.In, "ListResolutions", func() (e error) { out, e = s.Inner.ListResolutions(ctx, project, secretID, beforeID, limit); return })
+	return ret(out, err)
+}
+
+// ret drops a result that came with an injected error.
+func ret[T any](v T, err error) (T, error) {
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	return v, nil
+}
+
+// Keys is a secrets.KeyWrapper whose calls pass through an Injector.
+type Keys struct {
+	Inner secrets.KeyWrapper
+	In    *Injector
+}
+
+var _ secrets.KeyWrapper = (*Keys)(nil)
+
+func (k *Keys) GenerateDataKey(ctx context.Context, ec map[string]string) (pt, wrapped []byte, err error) {
+	err = do(ctx, k.In, "GenerateDataKey", func() (e error) { pt, wrapped, e = k.Inner.GenerateDataKey(ctx, ec); return })
+	if err != nil {
+		clear(pt)
+		return nil, nil, err
+	}
+	return pt, wrapped, nil
+}
+
+func (k *Keys) UnwrapDataKey(ctx context.Context, wrapped []byte, ec map[string]string) (out []byte, err error) {
+	err = do(ctx, k.In, "UnwrapDataKey", func() (e error) { out, e = k.Inner.UnwrapDataKey(ctx, wrapped, ec); return })
+	if err != nil {
+		clear(out)
+		return nil, err
+	}
+	return out, nil
+}

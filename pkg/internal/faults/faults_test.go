@@ -1,0 +1,229 @@
+package faults_test
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"path/filepath"
+	"reflect"
+	"testing"
+
+	"github.com/mobius-secrets/mobius/pkg/internal/faults"
+	"github.com/mobius-secrets/mobius/pkg/keys/local"
+	"github.com/mobius-secrets/mobius/pkg/secrets"
+	"github.com/mobius-secrets/mobius/pkg/store/bolt"
+)
+
+// snapshot is everything observable about a project, read without faults.
+type snapshot map[string]string
+
+func snap(t *testing.T, svc *secrets.Service, project string) snapshot {
+	t.Helper()
+	ctx := context.Background()
+	out := snapshot{}
+	list, _, err := svc.ListSecrets(ctx, project, secrets.ListQuery{Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range list {
+		vs, _, err := svc.ListVersions(ctx, project, s.ID, 0, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		desc := fmt.Sprintf("id=%s cur=%d latest=%d desc=%q", s.ID, s.CurrentVersion, s.LatestVersion, s.Description)
+		for _, v := range vs {
+			desc += fmt.Sprintf(" v%d=%s/%s", v.Number, v.State, v.SHA256[:8])
+		}
+		out[s.Name] = desc
+	}
+	keys, err := svc.ListAPIKeys(ctx, project)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range keys {
+		out["key:"+k.ID] = k.Name
+	}
+	return out
+}
+
+// TestEveryOperationCompletesOrLeavesNothing injects a dependency failure
+// at every call site of every write (before the call reaches the store or
+// key service, and after it returns) and checks that the operation either
+// fully happened or left no trace, and that the error is Unavailable.
+func TestEveryOperationCompletesOrLeavesNothing(t *testing.T) {
+	type op struct {
+		name string
+		run  func(ctx context.Context, svc *secrets.Service) error
+	}
+	str := func(s string) *string { return &s }
+	ops := []op{
+		{"create", func(ctx context.Context, svc *secrets.Service) error {
+			_, err := svc.CreateSecret(ctx, "p", secrets.CreateSecretInput{Name: "new", Values: map[string]string{"k": "fault-canary-1"}})
+			return err
+		}},
+		{"rotate", func(ctx context.Context, svc *secrets.Service) error {
+			_, err := svc.UpdateSecret(ctx, "p", "base", secrets.UpdateSecretInput{Values: map[string]string{"k": "fault-canary-2"}})
+			return err
+		}},
+		{"rename", func(ctx context.Context, svc *secrets.Service) error {
+			_, err := svc.UpdateSecret(ctx, "p", "base", secrets.UpdateSecretInput{Name: str("renamed"), Description: str("moved")})
+			return err
+		}},
+		{"enable", func(ctx context.Context, svc *secrets.Service) error {
+			_, _, err := svc.ChangeVersionState(ctx, "p", "base", "1", secrets.ActionEnable, nil)
+			return err
+		}},
+		{"disable", func(ctx context.Context, svc *secrets.Service) error {
+			_, _, err := svc.ChangeVersionState(ctx, "p", "base", "current", secrets.ActionDisable, nil)
+			return err
+		}},
+		{"destroy", func(ctx context.Context, svc *secrets.Service) error {
+			_, _, err := svc.ChangeVersionState(ctx, "p", "base", "1", secrets.ActionDestroy, nil)
+			return err
+		}},
+		{"delete", func(ctx context.Context, svc *secrets.Service) error {
+			return svc.DeleteSecret(ctx, "p", "base", nil)
+		}},
+		{"create key", func(ctx context.Context, svc *secrets.Service) error {
+			_, _, err := svc.CreateAPIKey(ctx, "p", "ci", nil)
+			return err
+		}},
+	}
+	injected := secrets.Errorf(secrets.Unavailable, "injected dependency failure")
+	cases := 0
+	for _, o := range ops {
+		// Learn the op's call sites with no faults.
+		calls := func() []string {
+			svc, _, in := setup(t)
+			in.Set()
+			if err := o.run(context.Background(), svc); err != nil {
+				t.Fatalf("%s without faults: %v", o.name, err)
+			}
+			return in.Calls()
+		}()
+		for i, call := range calls {
+			for _, when := range []faults.When{faults.Before, faults.After} {
+				name := fmt.Sprintf("%s/%d-%s/%s", o.name, i, call, map[faults.When]string{faults.Before: "before", faults.After: "after"}[when])
+				t.Run(name, func(t *testing.T) {
+					svc, clean, in := setup(t)
+					before := snap(t, clean, "p")
+					// Expected end state if the op succeeds.
+					ref, refClean, refIn := setup(t)
+					refIn.Set()
+					if err := o.run(context.Background(), ref); err != nil {
+						t.Fatal(err)
+					}
+					_ = refClean
+					nth := 0
+					for _, c := range calls[:i+1] {
+						if c == call {
+							nth++
+						}
+					}
+					in.Set(faults.Rule{Op: call, Nth: nth, When: when, Err: injected})
+					err := o.run(context.Background(), svc)
+					after := snap(t, clean, "p")
+					cases++
+					if err == nil {
+						// Reads after the write may fail harmlessly only if the write is done.
+						if !sameShape(after, snap(t, refClean, "p")) {
+							t.Fatalf("succeeded but state differs from a clean run:\n got %v\nwant %v", after, snap(t, refClean, "p"))
+						}
+						return
+					}
+					if c := secrets.ErrorCode(err); c != secrets.Unavailable {
+						t.Errorf("error code %q (%v), want Unavailable", c, err)
+					}
+					if reflect.DeepEqual(after, before) {
+						return // left nothing behind
+					}
+					if !sameShape(after, snap(t, refClean, "p")) {
+						t.Fatalf("half-done state after a failed %s:\nbefore %v\n after %v", o.name, before, after)
+					}
+				})
+			}
+		}
+	}
+	if cases == 0 {
+		t.Fatal("no fault cases ran")
+	}
+	t.Logf("fault injection: %d cases", cases)
+}
+
+// sameShape compares snapshots of two independent runs: IDs, digests and
+// key IDs differ between runs, so it compares names and structure only.
+func sameShape(a, b snapshot) bool {
+	norm := func(s snapshot) map[string]int {
+		m := map[string]int{}
+		for k := range s {
+			if len(k) > 4 && k[:4] == "key:" {
+				m["key"]++
+			} else {
+				m[k]++
+			}
+		}
+		return m
+	}
+	if !reflect.DeepEqual(norm(a), norm(b)) {
+		return false
+	}
+	for k, v := range a {
+		if len(k) > 4 && k[:4] == "key:" {
+			continue
+		}
+		if shape(v) != shape(b[k]) {
+			return false
+		}
+	}
+	return true
+}
+
+// shape drops IDs and digests from a snapshot line.
+func shape(line string) string {
+	out := []byte{}
+	skip := false
+	for i := 0; i < len(line); i++ {
+		c := line[i]
+		switch {
+		case c == ' ':
+			skip = false
+			out = append(out, c)
+		case skip:
+		case c == '/' || (i >= 3 && line[i-3:i] == "id="):
+			skip = true
+			out = append(out, c)
+		default:
+			out = append(out, c)
+		}
+	}
+	return string(out)
+}
+
+// setup returns a service whose store and keys fail on demand, a clean
+// service over the same store for observing it, and the injector. The store
+// holds secret "base" with versions 1 (DISABLED) and 2 (ENABLED).
+func setup(t *testing.T) (*secrets.Service, *secrets.Service, *faults.Injector) {
+	t.Helper()
+	st, err := bolt.Open(filepath.Join(t.TempDir(), "mobius.db"), bolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	kek := make([]byte, 32)
+	rand.Read(kek)
+	w, err := local.New(kek)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clean := secrets.NewService(st, w, secrets.Options{})
+	ctx := context.Background()
+	if _, err := clean.CreateSecret(ctx, "p", secrets.CreateSecretInput{Name: "base", Values: map[string]string{"k": "v1"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := clean.UpdateSecret(ctx, "p", "base", secrets.UpdateSecretInput{Values: map[string]string{"k": "v2"}}); err != nil {
+		t.Fatal(err)
+	}
+	in := &faults.Injector{}
+	svc := secrets.NewService(&faults.Store{Inner: st, In: in}, &faults.Keys{Inner: w, In: in}, secrets.Options{MaxAttempts: 3, AuthCacheTTL: -1})
+	return svc, clean, in
+}
