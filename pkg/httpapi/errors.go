@@ -33,11 +33,21 @@ func statusOf(code secrets.Code) int {
 	}
 }
 
+// statusCode is the envelope's code for a status: the contract's names,
+// which follow RFC 9110 (413 is "Payload Too Large", where Go's table still
+// says "Request Entity Too Large").
+func statusCode(status int) string {
+	if status == http.StatusRequestEntityTooLarge {
+		return "Payload Too Large"
+	}
+	return http.StatusText(status)
+}
+
 // errorJSON turns err into its status and client-safe envelope. A 500 says
 // only "internal error"; its detail belongs in the log.
 func errorJSON(err error) (int, ErrorJSON) {
 	status := statusOf(secrets.ErrorCode(err))
-	body := ErrorBody{Code: http.StatusText(status), Status: status}
+	body := ErrorBody{Code: statusCode(status), Status: status}
 	if status == http.StatusInternalServerError {
 		body.Message = "internal error"
 	} else {
@@ -69,7 +79,7 @@ func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 // httpError is a plain error with a status, for the router's own answers
 // (unknown route, wrong method), which have no domain code.
 func writeStatus(w http.ResponseWriter, status int, message string) {
-	writeJSON(w, status, ErrorJSON{Error: ErrorBody{Code: http.StatusText(status), Status: status, Message: message}})
+	writeJSON(w, status, ErrorJSON{Error: ErrorBody{Code: statusCode(status), Status: status, Message: message}})
 }
 
 // isMaxBytes reports whether err says a body was over its limit.

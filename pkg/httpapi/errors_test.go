@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -35,7 +34,7 @@ func TestStatusTable(t *testing.T) {
 	} {
 		t.Run(c.err.Error(), func(t *testing.T) {
 			status, body := errorJSON(c.err)
-			if status != c.status || body.Error.Status != c.status || body.Error.Code != http.StatusText(c.status) || body.Error.Message != c.message {
+			if status != c.status || body.Error.Status != c.status || body.Error.Code != contractCodes[c.status] || body.Error.Message != c.message {
 				t.Fatalf("got %d %+v", status, body)
 			}
 		})

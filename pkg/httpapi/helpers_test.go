@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"github.com/mobius-secrets/mobius/pkg/apidocs/apitest"
 	"io"
 	"log/slog"
 	"net/http"
@@ -42,6 +43,7 @@ func (b *syncBuffer) String() string {
 type testServer struct {
 	t      *testing.T
 	h      http.Handler
+	api    http.Handler // h behind the OpenAPI validator: every request and response is checked
 	svc    *secrets.Service
 	store  *bolt.Store
 	dbPath string
@@ -69,6 +71,7 @@ func newTestServer(t *testing.T) *testServer {
 	svc := secrets.NewService(st, w, secrets.Options{Logger: logger})
 	ts := &testServer{t: t, svc: svc, store: st, dbPath: dbPath, logs: logs}
 	ts.h = NewHandler(svc, Options{Logger: logger, PageTokenKey: []byte("test page token key")})
+	ts.api = apitest.NewValidator(t).Wrap(ts.h)
 	ts.key = ts.newKey("acme", secrets.AllScopes...)
 	return ts
 }
@@ -107,7 +110,7 @@ func (r *response) apiError(t *testing.T) ErrorBody {
 	if err := dec.Decode(&e); err != nil {
 		t.Fatalf("status %d: body %q is not an error envelope: %v", r.Status, r.Body, err)
 	}
-	if e.Error.Status != r.Status || e.Error.Code != http.StatusText(r.Status) || e.Error.Message == "" {
+	if e.Error.Status != r.Status || e.Error.Code != contractCodes[r.Status] || e.Error.Message == "" {
 		t.Fatalf("status %d: bad envelope %+v", r.Status, e.Error)
 	}
 	return e.Error
@@ -149,7 +152,7 @@ func (ts *testServer) serve(rq req) *response {
 		r.Header.Set(k, v)
 	}
 	w := httptest.NewRecorder()
-	ts.h.ServeHTTP(w, r)
+	ts.api.ServeHTTP(w, r)
 	return &response{Status: w.Code, Header: w.Result().Header, Body: w.Body.Bytes()}
 }
 
@@ -189,4 +192,11 @@ func wantError(t *testing.T, r *response, status int, field string) ErrorBody {
 
 func newJSONLogger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// contractCodes are the error envelope's codes, as the contract names them.
+var contractCodes = map[int]string{
+	400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+	405: "Method Not Allowed", 409: "Conflict", 412: "Precondition Failed",
+	413: "Payload Too Large", 500: "Internal Server Error", 503: "Service Unavailable",
 }
