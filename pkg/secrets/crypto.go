@@ -44,14 +44,23 @@ func (s *Service) seal(ctx context.Context, project, secretID string, n int, pla
 	return ct, nil
 }
 
-// open decrypts a version's ciphertext, using the data-key cache.
-func (s *Service) open(ctx context.Context, v *Version) ([]byte, error) {
+// open decrypts the ciphertext of the version that sits in slot n of secret
+// sec, using the data-key cache. The binding (associated data and key
+// context) comes from the slot that was asked for, never from the fields of
+// the stored record, so a record copied into another slot (an old version
+// replayed as the current one, or a version moved between secrets or
+// projects) fails authentication.
+func (s *Service) open(ctx context.Context, sec *Secret, n int, v *Version) ([]byte, error) {
+	if v.Project != sec.Project || v.SecretID != sec.ID || v.Number != n {
+		return nil, s.integrity(v, errors.New("stored version record is not in its own slot"))
+	}
 	env, err := envelope.Parse(v.Ciphertext)
 	if err != nil {
 		return nil, s.integrity(v, err)
 	}
-	ec := EncryptionContext(v.Project, v.SecretID, v.Number)
-	sum := sha256.Sum256(append(AssociatedData(v.Project, v.SecretID, v.Number), env.WrappedKey...))
+	ec := EncryptionContext(sec.Project, sec.ID, n)
+	ad := AssociatedData(sec.Project, sec.ID, n)
+	sum := sha256.Sum256(append(ad, env.WrappedKey...))
 	ck := string(sum[:])
 	dek, ok := s.dekc.get(ck)
 	if !ok {
@@ -68,7 +77,7 @@ func (s *Service) open(ctx context.Context, v *Version) ([]byte, error) {
 		dek = cp
 		defer func() { s.dekc.put(ck, dek) }()
 	}
-	pt, err := env.Open(dek, AssociatedData(v.Project, v.SecretID, v.Number))
+	pt, err := env.Open(dek, ad)
 	if err != nil {
 		return nil, s.integrity(v, err)
 	}
@@ -120,7 +129,7 @@ func (s *Service) Reveal(ctx context.Context, project string, names []string) (m
 			if c.Version.State != Enabled || c.Version.Ciphertext == nil {
 				r.Version = nil
 			} else {
-				pt, err := s.open(ctx, c.Version)
+				pt, err := s.open(ctx, c.Secret, c.Secret.CurrentVersion, c.Version)
 				if err != nil {
 					return nil, err
 				}
