@@ -7,9 +7,14 @@ BIN       ?= bin
 ADDR      ?= 127.0.0.1:8080
 export GOFLAGS := -buildvcs=false
 # Packages whose concurrency tests also run under the race detector.
-RACE_PKGS ?= ./pkg/secrets/... ./pkg/store/bolt/... ./pkg/httpapi/... ./pkg/resolve/...
+RACE_PKGS ?= ./pkg/secrets/... ./pkg/envelope/... ./pkg/store/bolt/... ./pkg/httpapi/... \
+             ./pkg/resolve/... ./pkg/internal/faults/... ./pkg/client/... ./cmd/mobius/...
+# Where tests leave artifacts worth keeping (the reference page's screenshot).
+export MOBIUS_ARTIFACTS ?= $(CURDIR)/artifacts
 
-.PHONY: all run build test test-go test-race lint fmt-check vet deps-check tools
+include functions/build.mk
+
+.PHONY: all run build test test-go test-race lint fmt-check vet deps-check tools lint-openapi test-setup
 
 all: build
 
@@ -22,11 +27,17 @@ build:
 	$(GO) build -o $(BIN)/mobius ./cmd/mobius
 
 ## test: every test: lint, unit, conformance on every backend, Lambda, template
-test: tools lint test-go test-race
+test: tools test-setup lint test-go test-race
 	@echo "make test: all checks passed"
 
 tools:
 	@./scripts/check-tools.sh
+
+# Installs what the tests need beyond the Go module proxy: Debian's
+# Chromium for the browser test of /docs (a no-op when present).
+test-setup:
+	@./scripts/install-chromium.sh
+	@mkdir -p $(MOBIUS_ARTIFACTS)
 
 test-go:
 	$(GO) test -count=1 -timeout 20m ./...
@@ -34,8 +45,11 @@ test-go:
 test-race:
 	$(GO) test -count=1 -race -timeout 20m $(RACE_PKGS)
 
-## lint: formatting, vet, and the dependency direction
-lint: fmt-check vet deps-check
+## lint: formatting, vet, the dependency direction, and the OpenAPI document
+lint: fmt-check vet deps-check lint-openapi
+
+lint-openapi:
+	@./scripts/lint-openapi.sh
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
