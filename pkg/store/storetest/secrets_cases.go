@@ -623,3 +623,38 @@ func testReturnedCopies(t *testing.T, e *Env) {
 	rl, _ = e.Store.ListResolutions(e.Ctx, projA, s.ID, "", 10)
 	WantEqual(t, "resolutions after mutating returned values", rl, []*secrets.Resolution{res})
 }
+
+// testUpdateStaleMetadataOnly: an update that only changes metadata (no new
+// version, no state change) must still be refused when the revision moved
+// on, with or without a rename; nothing changes under either name.
+func testUpdateStaleMetadataOnly(t *testing.T, e *Env) {
+	s, _ := e.Create(projA, "meta")
+	s, _ = e.Rotate(s)
+	for _, rename := range []bool{false, true} {
+		next := clone(s)
+		next.Description, next.Revision = "late", s.Revision
+		u := &secrets.Update{Secret: next, PrevRevision: s.Revision - 1}
+		if rename {
+			next.Name, u.OldName = "meta-renamed", "meta"
+		}
+		err := e.Store.UpdateSecret(e.Ctx, u)
+		WantCode(t, fmt.Sprintf("stale metadata-only update (rename %v)", rename), err, secrets.Aborted)
+		for _, got := range []*secrets.Secret{e.MustGet(projA, s.ID), mustByName(t, e, "meta")} {
+			if got.Description != s.Description || got.Revision != s.Revision || got.Name != "meta" {
+				t.Fatalf("rename %v: the refused update changed the secret: %+v", rename, got)
+			}
+		}
+		if _, err := e.Store.GetSecretByName(e.Ctx, projA, "meta-renamed"); secrets.ErrorCode(err) != secrets.NotFound {
+			t.Fatalf("rename %v: the refused rename claimed the new name: %v", rename, err)
+		}
+	}
+}
+
+func mustByName(t *testing.T, e *Env, name string) *secrets.Secret {
+	t.Helper()
+	s, err := e.Store.GetSecretByName(e.Ctx, projA, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}

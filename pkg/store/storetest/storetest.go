@@ -53,6 +53,7 @@ var StoreCases = []Case{
 	{"ListByteOrder", testListByteOrder},
 	{"UpdateDescription", testUpdateDescription},
 	{"UpdateStaleRevision", testUpdateStaleRevision},
+	{"UpdateStaleMetadataOnly", testUpdateStaleMetadataOnly},
 	{"UpdateMissing", testUpdateMissing},
 	{"UpdatePutExistingNumber", testUpdatePutExisting},
 	{"UpdateChangeFromMismatch", testUpdateChangeFromMismatch},
