@@ -113,11 +113,16 @@ func newBoltEnv(t *testing.T) *env {
 }
 
 // newEnv builds the service and handler over store and keys.
-func newEnv(t *testing.T, store secrets.Store, keys secrets.KeyWrapper) *env {
+func newEnv(t *testing.T, store secrets.Store, keys secrets.KeyWrapper, opts ...secrets.Options) *env {
 	t.Helper()
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	svc := secrets.NewService(store, keys, secrets.Options{Logger: logger})
+	var o secrets.Options
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	o.Logger = logger
+	svc := secrets.NewService(store, keys, o)
 	e := &env{t: t, store: store, keys: keys, svc: svc, logs: logs, logger: logger}
 	e.h = httpapi.NewHandler(svc, httpapi.Options{Logger: logger, PageTokenKey: []byte("reliability page token key")})
 	e.key = e.newKey("acme", secrets.AllScopes...)
