@@ -67,9 +67,9 @@ func leakSweep(t *testing.T, e *env, c *canaries) (seen, outputs *bytes.Buffer) 
 	do("POST", base, map[string]any{"name": "db", "values": vals("user", "password")}).want(t, 201)
 	body := map[string]any{"name": "api", "values": vals("token")}
 	do("POST", base, body, "Idempotency-Key", "idem-1").want(t, 201)
-	do("POST", base, body, "Idempotency-Key", "idem-1").want(t, 201)                                                         // replay
+	do("POST", base, body, "Idempotency-Key", "idem-1").want(t, 201)                                                     // replay
 	do("POST", base, map[string]any{"name": "other", "values": vals("token")}, "Idempotency-Key", "idem-1").want(t, 409) // reused key
-	do("POST", base, map[string]any{"name": "db", "values": vals("password")}).want(t, 409)                                // name taken
+	do("POST", base, map[string]any{"name": "db", "values": vals("password")}).want(t, 409)                              // name taken
 	do("POST", base, map[string]any{"name": "bad name", "values": vals("k")}).want(t, 400)
 	do("POST", base, map[string]any{"name": "bad-key", "values": map[string]string{"bad key": c.next()}})
 	do("POST", base, map[string]any{"name": "huge", "values": map[string]string{"k": c.next() + strings.Repeat("x", 70<<10)}})
