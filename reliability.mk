@@ -1,0 +1,46 @@
+# Reliability and security checks beyond `make test` (see TESTING.md).
+# Included from the Makefile.
+#
+#   make fuzz                      every fuzz target for FUZZTIME each
+#   make soak                      the reliability tests, longer
+
+GO       ?= go
+FUZZTIME ?= 30s
+# package:target of every fuzz target.
+FUZZ_TARGETS ?= \
+	./pkg/secrets:FuzzCanonical \
+	./pkg/secrets:FuzzValidName \
+	./pkg/envelope:FuzzParseOpen \
+	./pkg/resolve:FuzzParse \
+	./pkg/httpapi:FuzzCreateBody \
+	./pkg/httpapi:FuzzPageToken
+
+CRASH_ITERATIONS         ?= 50
+SOAK_DURATION            ?= 60s
+RELIABILITY_MODEL_CHECKS ?= 50
+
+.PHONY: fuzz soak
+
+## fuzz: run every fuzz target for FUZZTIME (30s) and print its execs
+fuzz:
+	@set -e; summary=""; \
+	for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "== $$name ($$pkg, $(FUZZTIME))"; \
+		out=$$($(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg 2>&1) || { echo "$$out"; echo "fuzz: $$name FAILED"; exit 1; }; \
+		execs=$$(echo "$$out" | grep -o 'execs: [0-9]*' | tail -1 | cut -d' ' -f2); \
+		echo "$$name: $${execs:-?} execs"; \
+		summary="$$summary$$name $$pkg $${execs:-?}\n"; \
+	done; \
+	echo; echo "fuzz summary (target, package, execs in $(FUZZTIME)):"; printf "$$summary" | column -t
+
+## soak: the reliability tests with CRASH_ITERATIONS kills, SOAK_DURATION of load, RELIABILITY_MODEL_CHECKS moto sequences
+SOAK_LOG ?= $(or $(TMPDIR),/tmp)/mobius-soak.log
+
+soak:
+	@echo "soak: CRASH_ITERATIONS=$(CRASH_ITERATIONS) SOAK_DURATION=$(SOAK_DURATION) RELIABILITY_MODEL_CHECKS=$(RELIABILITY_MODEL_CHECKS); full log in $(SOAK_LOG)"
+	@status=0; \
+	CRASH_ITERATIONS=$(CRASH_ITERATIONS) SOAK_DURATION=$(SOAK_DURATION) RELIABILITY_MODEL_CHECKS=$(RELIABILITY_MODEL_CHECKS) \
+		$(GO) test -count=1 -v -timeout 60m ./pkg/internal/reliability/ > $(SOAK_LOG) 2>&1 || status=$$?; \
+	grep -E '^(--- |ok|FAIL)|_test\.go:[0-9]+: [a-zA-Z ,()0-9]+:' $(SOAK_LOG) | grep -v 'INTEGRITY' ; \
+	exit $$status
