@@ -148,8 +148,11 @@ func shorten(s string) string {
 	if len(s) <= maxShown {
 		return s
 	}
+	// Back off over at most one incomplete UTF-8 sequence: invalid bytes
+	// are not continuation of anything, and walking back over a run of them
+	// would cut into the "${secret:" that every quoted reference starts with.
 	n := maxShown
-	for n > 0 && !utf8.RuneStart(s[n]) {
+	for i := 1; i < utf8.UTFMax && n > 0 && !utf8.RuneStart(s[n]); i++ {
 		n--
 	}
 	return s[:n] + "…"
