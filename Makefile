@@ -13,6 +13,7 @@ RACE_PKGS ?= ./pkg/secrets/... ./pkg/envelope/... ./pkg/store/bolt/... ./pkg/htt
 export MOBIUS_ARTIFACTS ?= $(CURDIR)/artifacts
 
 include functions/build.mk
+include reliability.mk
 
 .PHONY: all run build test test-go test-race lint fmt-check vet deps-check tools lint-openapi test-setup
 
@@ -62,4 +63,4 @@ deps-check:
 	@./scripts/check-deps.sh
 
 help:
-	@grep -E '^## ' $(MAKEFILE_LIST) | sed 's/^## //'
+	@grep -h -E '^## ' $(MAKEFILE_LIST) | sed 's/^## //'
