@@ -23,18 +23,22 @@ RELIABILITY_MODEL_CHECKS ?= 50
 
 ## fuzz: run every fuzz target for FUZZTIME (30s) and print its execs
 fuzz:
-	@set -e; summary=""; \
+	@failed=""; summary=""; \
 	for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; name=$${t##*:}; \
 		echo "== $$name ($$pkg, $(FUZZTIME))"; \
-		out=$$($(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg 2>&1) || { echo "$$out"; echo "fuzz: $$name FAILED"; exit 1; }; \
-		execs=$$(echo "$$out" | grep -o 'execs: [0-9]*' | tail -1 | cut -d' ' -f2); \
-		echo "$$name: $${execs:-?} execs"; \
-		summary="$$summary$$name $$pkg $${execs:-?}\n"; \
+		if out=$$($(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg 2>&1); then \
+			execs=$$(echo "$$out" | grep -o 'execs: [0-9]*' | tail -1 | cut -d' ' -f2); \
+			echo "$$name: $${execs:-?} execs"; \
+			summary="$$summary$$name $$pkg $${execs:-?}\n"; \
+		else \
+			echo "$$out"; failed="$$failed $$name"; \
+			summary="$$summary$$name $$pkg FAILED\n"; \
+		fi; \
 	done; \
-	echo; echo "fuzz summary (target, package, execs in $(FUZZTIME)):"; printf "$$summary" | column -t
+	echo; echo "fuzz summary (target, package, execs in $(FUZZTIME)):"; printf "$$summary" | column -t; \
+	if [ -n "$$failed" ]; then echo "fuzz: failed:$$failed"; exit 1; fi
 
-## soak: the reliability tests with CRASH_ITERATIONS kills, SOAK_DURATION of load, RELIABILITY_MODEL_CHECKS moto sequences
 SOAK_LOG ?= $(or $(TMPDIR),/tmp)/mobius-soak.log
 
 soak:
