@@ -126,6 +126,9 @@ func (s *Service) Reveal(ctx context.Context, project string, names []string) (m
 	for name, c := range cur {
 		r := &Revealed{Secret: c.Secret, Version: c.Version}
 		if c.Version != nil {
+			if v := c.Version; v.Project != c.Secret.Project || v.SecretID != c.Secret.ID || v.Number != c.Secret.CurrentVersion {
+				return nil, s.integrity(v, errors.New("stored version record is not in its own slot"))
+			}
 			if c.Version.State != Enabled || c.Version.Ciphertext == nil {
 				r.Version = nil
 			} else {
