@@ -14,6 +14,7 @@ export MOBIUS_ARTIFACTS ?= $(CURDIR)/artifacts
 
 include functions/build.mk
 include reliability.mk
+include perf.mk
 
 .PHONY: all run build test test-go test-race lint fmt-check vet deps-check tools lint-openapi test-setup
 
