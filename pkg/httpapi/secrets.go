@@ -135,7 +135,7 @@ func (s *server) listVersions(r *http.Request, c *call) (*reply, error) {
 	if cursor != "" {
 		before = atoiOr(cursor, 0)
 	}
-	list, more, err := s.svc.ListVersions(r.Context(), c.project, sec.ID, before, limit)
+	list, more, err := s.svc.ListVersionsOf(r.Context(), sec, before, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -192,7 +192,7 @@ func (s *server) listResolutions(r *http.Request, c *call) (*reply, error) {
 	if err != nil {
 		return nil, err
 	}
-	list, more, err := s.svc.ListResolutions(r.Context(), c.project, sec.ID, before, limit)
+	list, more, err := s.svc.ListResolutionsOf(r.Context(), sec, before, limit)
 	if err != nil {
 		return nil, err
 	}

@@ -159,11 +159,11 @@ func (s *Service) lookup(ctx context.Context, project, ref string) (*Secret, err
 // ListSecrets returns a page of the project's secrets in name order, and
 // whether more follow.
 func (s *Service) ListSecrets(ctx context.Context, project string, q ListQuery) ([]*Secret, bool, error) {
+	if err := checkLimit(q.Limit); err != nil {
+		return nil, false, err
+	}
 	if q.Limit <= 0 {
 		q.Limit = DefaultPageSize
-	}
-	if q.Limit > MaxPageSize {
-		return nil, false, FieldErrorf(Invalid, "limit", "limit must be between 1 and %d", MaxPageSize)
 	}
 	lim := q.Limit
 	q.Limit++
@@ -318,17 +318,26 @@ func (s *Service) backoff(ctx context.Context, i int) error {
 // ListVersions returns a page of the secret's versions, newest first, below
 // version before (all if before <= 0), and whether more follow.
 func (s *Service) ListVersions(ctx context.Context, project, ref string, before, limit int) ([]*Version, bool, error) {
-	if limit <= 0 {
-		limit = DefaultPageSize
-	}
-	if limit > MaxPageSize {
-		return nil, false, FieldErrorf(Invalid, "limit", "limit must be between 1 and %d", MaxPageSize)
+	if err := checkLimit(limit); err != nil {
+		return nil, false, err
 	}
 	sec, err := s.lookup(ctx, project, ref)
 	if err != nil {
 		return nil, false, err
 	}
-	list, err := s.store.ListVersions(ctx, project, sec.ID, before, limit+1)
+	return s.ListVersionsOf(ctx, sec, before, limit)
+}
+
+// ListVersionsOf is ListVersions for a secret the caller has already read,
+// so a caller that needs the secret too reads it once.
+func (s *Service) ListVersionsOf(ctx context.Context, sec *Secret, before, limit int) ([]*Version, bool, error) {
+	if err := checkLimit(limit); err != nil {
+		return nil, false, err
+	}
+	if limit <= 0 {
+		limit = DefaultPageSize
+	}
+	list, err := s.store.ListVersions(ctx, sec.Project, sec.ID, before, limit+1)
 	if err != nil {
 		return nil, false, err
 	}
@@ -339,6 +348,15 @@ func (s *Service) ListVersions(ctx context.Context, project, ref string, before,
 		return list[:limit], true, nil
 	}
 	return list, false, nil
+}
+
+// checkLimit refuses a page size over MaxPageSize; zero or less means the
+// default.
+func checkLimit(limit int) error {
+	if limit > MaxPageSize {
+		return FieldErrorf(Invalid, "limit", "limit must be between 1 and %d", MaxPageSize)
+	}
+	return nil
 }
 
 // ParseVersionRef parses a version reference: a positive number, or
@@ -460,17 +478,26 @@ func (s *Service) ChangeVersionState(ctx context.Context, project, ref, vref, ac
 // ListResolutions returns a page of the secret's resolution audit, newest
 // first, with IDs before beforeID, and whether more follow.
 func (s *Service) ListResolutions(ctx context.Context, project, ref, beforeID string, limit int) ([]*Resolution, bool, error) {
-	if limit <= 0 {
-		limit = DefaultPageSize
-	}
-	if limit > MaxPageSize {
-		return nil, false, FieldErrorf(Invalid, "limit", "limit must be between 1 and %d", MaxPageSize)
+	if err := checkLimit(limit); err != nil {
+		return nil, false, err
 	}
 	sec, err := s.lookup(ctx, project, ref)
 	if err != nil {
 		return nil, false, err
 	}
-	list, err := s.store.ListResolutions(ctx, project, sec.ID, beforeID, limit+1)
+	return s.ListResolutionsOf(ctx, sec, beforeID, limit)
+}
+
+// ListResolutionsOf is ListResolutions for a secret the caller has already
+// read.
+func (s *Service) ListResolutionsOf(ctx context.Context, sec *Secret, beforeID string, limit int) ([]*Resolution, bool, error) {
+	if err := checkLimit(limit); err != nil {
+		return nil, false, err
+	}
+	if limit <= 0 {
+		limit = DefaultPageSize
+	}
+	list, err := s.store.ListResolutions(ctx, sec.Project, sec.ID, beforeID, limit+1)
 	if err != nil {
 		return nil, false, err
 	}
