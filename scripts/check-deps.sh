@@ -27,11 +27,31 @@ for a in $adapters; do
   done
 done
 
-# 3. Only cmd/ and functions/ import pkg/app.
+# 3. Only cmd/ and functions/ import the composition roots (pkg/app, and
+#    pkg/app/awsapp, which pkg/app builds on).
 for p in $(go list ./pkg/...); do
-  if go list -f '{{join .Imports "\n"}}' "$p" | grep -qx "$mod/pkg/app"; then
-    echo "check-deps: $p must not import pkg/app (only cmd/ and functions/ may)" >&2
-    fail=1
-  fi
+  for root in "$mod/pkg/app" "$mod/pkg/app/awsapp"; do
+    [ "$p" = "$mod/pkg/app" ] && [ "$root" = "$mod/pkg/app/awsapp" ] && continue
+    if go list -f '{{join .Imports "\n"}}' "$p" | grep -qx "$root"; then
+      echo "check-deps: $p must not import ${root#$mod/} (only cmd/ and functions/ may)" >&2
+      fail=1
+    fi
+  done
 done
+
+# 4. The Lambda functions link only what they run: neither links the
+#    embedded store, and the resolve function links no HTTP handler or
+#    reference page (docs/PERFORMANCE.md: bootstrap sizes).
+check_absent() { # function, forbidden package patterns...
+  local fn=$1; shift
+  local deps; deps=$(go list -deps "./functions/$fn")
+  for pat in "$@"; do
+    if grep -qE "$pat" <<<"$deps"; then
+      echo "check-deps: functions/$fn must not link $(grep -E "$pat" <<<"$deps" | head -1)" >&2
+      fail=1
+    fi
+  done
+}
+check_absent api '^go\.etcd\.io/bbolt$' "^$mod/pkg/store/bolt$" "^$mod/pkg/keys/local$"
+check_absent resolve '^go\.etcd\.io/bbolt$' "^$mod/pkg/store/bolt$" "^$mod/pkg/keys/local$" "^$mod/pkg/httpapi$" "^$mod/pkg/apidocs$" '^net/http/httptest$'
 exit $fail

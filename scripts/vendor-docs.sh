@@ -31,6 +31,10 @@ done
 # Source maps are not vendored; drop the comments that point at them so a
 # browser's developer tools do not request missing files.
 sed -i -e 's#/\*\# sourceMappingURL=[^*]*\*/##' -e 's#^//\# sourceMappingURL=.*$##' "$DEST/swagger-ui.css" "$DEST/swagger-ui-bundle.js"
+# The two large files are stored gzip-compressed (no name or time in the
+# header, so the output is reproducible); pkg/apidocs serves them encoded,
+# or decompressed to a client that does not accept gzip.
+gzip -9n "$DEST/swagger-ui.css" "$DEST/swagger-ui-bundle.js"
 
 license=$(cd "$tmp/package" && node -p "require('./package.json').license")
 cat > "$DEST/VERSION" <<EOT

@@ -1,7 +1,8 @@
 // Command resolve is the resolve function, invoked directly by loop runners
 // (lambda:InvokeFunction), never through API Gateway. It is wiring only:
-// configuration from the environment (pkg/app), clients built once per
-// container, before lambda.Start; the logic is pkg/resolve.
+// configuration from the environment and the service on DynamoDB and KMS
+// (pkg/app/awsapp), clients built once per container, before lambda.Start;
+// the logic is pkg/resolve. It links no HTTP handler and no embedded store.
 //
 // A failure is returned as the function error {"errorType", "errorMessage"}
 // with errorType NotFound, BadRequest, Unavailable or Internal.
@@ -16,24 +17,23 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambda/messages"
-	"github.com/mobius-secrets/mobius/pkg/app"
+	"github.com/mobius-secrets/mobius/pkg/app/awsapp"
 	"github.com/mobius-secrets/mobius/pkg/resolve"
 )
 
 func main() {
-	cfg, err := app.ConfigFromEnv(os.Getenv)
+	cfg, err := awsapp.ConfigFromEnv(os.Getenv)
 	if err != nil {
 		slog.New(slog.NewJSONHandler(os.Stderr, nil)).Error("configuration", "err", err.Error())
 		os.Exit(1)
 	}
-	logger := app.NewLogger(os.Stderr, cfg)
-	a, err := app.New(context.Background(), cfg, logger)
+	logger := awsapp.NewLogger(os.Stderr, cfg.LogLevel)
+	b, err := awsapp.Open(context.Background(), cfg, logger)
 	if err != nil {
 		logger.Error("starting", "err", err.Error())
 		os.Exit(1)
 	}
-	defer a.Close()
-	lambda.Start(handler{resolve.New(a.Service, logger)})
+	lambda.Start(handler{resolve.New(b.Service, logger)})
 }
 
 // handler takes the raw payload (lambda.Handler), so that an event that is

@@ -2,6 +2,7 @@ package apidocs_test
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -380,5 +382,68 @@ func TestDocsRouting(t *testing.T) {
 	apidocs.DocsHandler().ServeHTTP(w, req)
 	if w.Code != 404 {
 		t.Errorf("/docs/../apidocs.go straight to the handler: %d, want 404", w.Code)
+	}
+}
+
+// The renderer's large files are stored compressed: a client that accepts
+// gzip gets the stored bytes with Content-Encoding: gzip, any other gets
+// the same content decompressed; small files are sent as they are.
+func TestDocsCompressedAssets(t *testing.T) {
+	mux := newMux()
+	fetch := func(path string, acceptEncoding ...string) *http.Response {
+		t.Helper()
+		req := httptest.NewRequest("GET", path, nil)
+		for _, v := range acceptEncoding {
+			req.Header.Add("Accept-Encoding", v)
+		}
+		w := httptest.NewRecorder()
+		mux.ServeHTTP(w, req)
+		return w.Result()
+	}
+	for _, c := range []struct {
+		path, marker string
+	}{
+		{"/docs/swagger-ui/swagger-ui-bundle.js", "SwaggerUIBundle"},
+		{"/docs/swagger-ui/swagger-ui.css", ".swagger-ui"},
+	} {
+		plain := fetch(c.path)
+		plainBody := readAll(t, plain)
+		if plain.StatusCode != 200 || plain.Header.Get("Content-Encoding") != "" || !bytes.Contains(plainBody, []byte(c.marker)) {
+			t.Fatalf("%s without Accept-Encoding: %d, Content-Encoding %q, %d bytes", c.path, plain.StatusCode, plain.Header.Get("Content-Encoding"), len(plainBody))
+		}
+		if plain.Header.Get("Content-Length") != strconv.Itoa(len(plainBody)) || plain.Header.Get("Vary") != "Accept-Encoding" {
+			t.Errorf("%s: Content-Length %q for %d bytes, Vary %q", c.path, plain.Header.Get("Content-Length"), len(plainBody), plain.Header.Get("Vary"))
+		}
+		for _, ae := range [][]string{{"gzip"}, {"gzip, deflate, br, zstd"}, {"br", "GZIP;q=0.5"}, {"*"}} {
+			z := fetch(c.path, ae...)
+			zBody := readAll(t, z)
+			if z.StatusCode != 200 || z.Header.Get("Content-Encoding") != "gzip" || z.Header.Get("Content-Type") != plain.Header.Get("Content-Type") {
+				t.Fatalf("%s with Accept-Encoding %q: %d, Content-Encoding %q, Content-Type %q", c.path, ae, z.StatusCode, z.Header.Get("Content-Encoding"), z.Header.Get("Content-Type"))
+			}
+			zr, err := gzip.NewReader(bytes.NewReader(zBody))
+			if err != nil {
+				t.Fatal(err)
+			}
+			unzipped, err := io.ReadAll(zr)
+			if err != nil || !bytes.Equal(unzipped, plainBody) {
+				t.Fatalf("%s: the gzip body does not decompress to the plain one (%v)", c.path, err)
+			}
+			if len(zBody)*3 > len(plainBody) {
+				t.Errorf("%s: %d bytes compressed of %d: want at most a third", c.path, len(zBody), len(plainBody))
+			}
+		}
+		for _, ae := range []string{"gzip;q=0", "br, deflate", "identity", "*;q=0"} {
+			if r := fetch(c.path, ae); r.Header.Get("Content-Encoding") != "" || !bytes.Equal(readAll(t, r), plainBody) {
+				t.Errorf("%s with Accept-Encoding %q: Content-Encoding %q, want the plain content", c.path, ae, r.Header.Get("Content-Encoding"))
+			}
+		}
+	}
+	// The compressed files are not reachable under their stored names, and
+	// small files are never encoded.
+	if r := fetch("/docs/swagger-ui/swagger-ui-bundle.js.gz", "gzip"); r.StatusCode != 404 {
+		t.Errorf("GET swagger-ui-bundle.js.gz: %d, want 404", r.StatusCode)
+	}
+	if r := fetch("/docs/init.js", "gzip"); r.StatusCode != 200 || r.Header.Get("Content-Encoding") != "" {
+		t.Errorf("GET init.js with gzip: %d, Content-Encoding %q", r.StatusCode, r.Header.Get("Content-Encoding"))
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/mobius-secrets/mobius/pkg/app/awsapp"
 	"github.com/mobius-secrets/mobius/pkg/httpapi"
 	"github.com/mobius-secrets/mobius/pkg/keys/local"
 	"github.com/mobius-secrets/mobius/pkg/secrets"
@@ -46,23 +47,21 @@ const (
 
 // Config selects and locates the store and the keys.
 type Config struct {
-	Store    string     // "bolt" (default) or "dynamodb"
-	DataDir  string     // bolt: folder of the data file and key files
-	Addr     string     // listen address of `mobius serve`
-	Table    string     // dynamodb: table name
-	KMSKeyID string     // dynamodb: KMS key ID, ARN or alias
-	LogLevel slog.Level // MOBIUS_LOG_LEVEL: debug, info, warn, error
+	Store    string        // "bolt" (default) or "dynamodb"
+	DataDir  string        // bolt: folder of the data file and key files
+	Addr     string        // listen address of `mobius serve`
+	AWS      awsapp.Config // dynamodb: table, KMS key, page-token key
+	LogLevel slog.Level    // MOBIUS_LOG_LEVEL: debug, info, warn, error
 }
 
-// ConfigFromEnv reads MOBIUS_STORE, MOBIUS_DATA, MOBIUS_ADDR, MOBIUS_TABLE,
-// MOBIUS_KMS_KEY_ID and MOBIUS_LOG_LEVEL through getenv.
+// ConfigFromEnv reads MOBIUS_STORE, MOBIUS_DATA, MOBIUS_ADDR and
+// MOBIUS_LOG_LEVEL through getenv, and with MOBIUS_STORE=dynamodb what
+// awsapp.ConfigFromEnv reads.
 func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	cfg := Config{
-		Store:    strings.ToLower(strings.TrimSpace(getenv("MOBIUS_STORE"))),
-		DataDir:  getenv("MOBIUS_DATA"),
-		Addr:     getenv("MOBIUS_ADDR"),
-		Table:    getenv("MOBIUS_TABLE"),
-		KMSKeyID: getenv("MOBIUS_KMS_KEY_ID"),
+		Store:   strings.ToLower(strings.TrimSpace(getenv("MOBIUS_STORE"))),
+		DataDir: getenv("MOBIUS_DATA"),
+		Addr:    getenv("MOBIUS_ADDR"),
 	}
 	if cfg.Store == "" {
 		cfg.Store = StoreBolt
@@ -70,10 +69,9 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	if cfg.Addr == "" {
 		cfg.Addr = defaultAddress
 	}
-	if lvl := getenv("MOBIUS_LOG_LEVEL"); lvl != "" {
-		if err := cfg.LogLevel.UnmarshalText([]byte(lvl)); err != nil {
-			return Config{}, fmt.Errorf("MOBIUS_LOG_LEVEL=%q: want debug, info, warn or error", lvl)
-		}
+	var err error
+	if cfg.LogLevel, err = awsapp.LogLevel(getenv); err != nil {
+		return Config{}, err
 	}
 	switch cfg.Store {
 	case StoreBolt:
@@ -85,11 +83,8 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 			cfg.DataDir = dir
 		}
 	case StoreDynamoDB:
-		if cfg.Table == "" {
-			return Config{}, errors.New("MOBIUS_STORE=dynamodb needs MOBIUS_TABLE (the DynamoDB table name)")
-		}
-		if cfg.KMSKeyID == "" {
-			return Config{}, errors.New("MOBIUS_STORE=dynamodb needs MOBIUS_KMS_KEY_ID (the KMS key that wraps data keys)")
+		if cfg.AWS, err = awsapp.ConfigFromEnv(getenv); err != nil {
+			return Config{}, err
 		}
 	default:
 		return Config{}, fmt.Errorf("MOBIUS_STORE=%q: want %q or %q", cfg.Store, StoreBolt, StoreDynamoDB)
@@ -116,7 +111,7 @@ func DefaultDataDir(getenv func(string) string) (string, error) {
 
 // NewLogger returns the JSON logger of the server at cfg's level.
 func NewLogger(w io.Writer, cfg Config) *slog.Logger {
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	return awsapp.NewLogger(w, cfg.LogLevel)
 }
 
 // App is the wired service and its HTTP handler.
@@ -139,11 +134,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*App, error) {
 		cfg.Store = StoreBolt
 	}
 	a := &App{cfg: cfg, log: logger}
-	var (
-		store    secrets.Store
-		keys     secrets.KeyWrapper
-		tokenKey []byte
-	)
+	var tokenKey []byte
 	switch cfg.Store {
 	case StoreBolt:
 		if cfg.DataDir == "" {
@@ -165,16 +156,16 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*App, error) {
 			return nil, fmt.Errorf("app: %w", err)
 		}
 		a.closers = append(a.closers, st.Close)
-		store, keys = st, w
+		a.Service = secrets.NewService(st, w, secrets.Options{Logger: logger})
 	case StoreDynamoDB:
-		var err error
-		if store, keys, tokenKey, err = openDynamo(ctx, cfg, logger); err != nil {
-			return nil, err
+		b, err := awsapp.Open(ctx, cfg.AWS, logger)
+		if err != nil {
+			return nil, fmt.Errorf("app: %w", err)
 		}
+		a.Service, tokenKey = b.Service, b.PageTokenKey
 	default:
 		return nil, fmt.Errorf("app: unknown store %q: want %q or %q", cfg.Store, StoreBolt, StoreDynamoDB)
 	}
-	a.Service = secrets.NewService(store, keys, secrets.Options{Logger: logger})
 	a.Handler = httpapi.NewHandler(a.Service, httpapi.Options{Logger: logger, PageTokenKey: tokenKey})
 	return a, nil
 }

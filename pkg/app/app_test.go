@@ -9,9 +9,12 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mobius-secrets/mobius/pkg/app/awsapp"
 )
 
 func env(m map[string]string) func(string) string {
@@ -32,7 +35,10 @@ func TestConfigFromEnv(t *testing.T) {
 		{"explicit", map[string]string{"MOBIUS_DATA": "/d", "MOBIUS_ADDR": ":9", "MOBIUS_LOG_LEVEL": "debug"},
 			Config{Store: "bolt", DataDir: "/d", Addr: ":9", LogLevel: slog.LevelDebug}, ""},
 		{"dynamodb", map[string]string{"MOBIUS_STORE": "dynamodb", "MOBIUS_TABLE": "t", "MOBIUS_KMS_KEY_ID": "alias/k"},
-			Config{Store: "dynamodb", Addr: "127.0.0.1:8080", Table: "t", KMSKeyID: "alias/k"}, ""},
+			Config{Store: "dynamodb", Addr: "127.0.0.1:8080", AWS: awsapp.Config{Table: "t", KMSKeyID: "alias/k"}}, ""},
+		{"dynamodb with page-token key", map[string]string{"MOBIUS_STORE": "dynamodb", "MOBIUS_TABLE": "t", "MOBIUS_KMS_KEY_ID": "alias/k", "MOBIUS_PAGE_TOKEN_KEY": strings.Repeat("00", 16), "MOBIUS_LOG_LEVEL": "warn"},
+			Config{Store: "dynamodb", Addr: "127.0.0.1:8080", LogLevel: slog.LevelWarn, AWS: awsapp.Config{Table: "t", KMSKeyID: "alias/k", PageTokenKey: make([]byte, 16), LogLevel: slog.LevelWarn}}, ""},
+		{"dynamodb with a short page-token key", map[string]string{"MOBIUS_STORE": "dynamodb", "MOBIUS_TABLE": "t", "MOBIUS_KMS_KEY_ID": "alias/k", "MOBIUS_PAGE_TOKEN_KEY": "abcd"}, Config{}, "MOBIUS_PAGE_TOKEN_KEY"},
 		{"dynamodb without table", map[string]string{"MOBIUS_STORE": "dynamodb", "MOBIUS_KMS_KEY_ID": "k"}, Config{}, "MOBIUS_TABLE"},
 		{"dynamodb without key", map[string]string{"MOBIUS_STORE": "dynamodb", "MOBIUS_TABLE": "t"}, Config{}, "MOBIUS_KMS_KEY_ID"},
 		{"unknown store", map[string]string{"MOBIUS_STORE": "redis"}, Config{}, "MOBIUS_STORE"},
@@ -46,7 +52,7 @@ func TestConfigFromEnv(t *testing.T) {
 				}
 				return
 			}
-			if err != nil || got != c.want {
+			if err != nil || !reflect.DeepEqual(got, c.want) {
 				t.Fatalf("got %+v, %v; want %+v", got, err, c.want)
 			}
 		})

@@ -100,27 +100,6 @@ func TestNewOnDynamoDB(t *testing.T) {
 	}
 }
 
-func TestPageTokenKey(t *testing.T) {
-	k32 := bytes.Repeat([]byte{0xab}, 32)
-	for _, c := range []struct {
-		in      string
-		want    []byte
-		wantErr bool
-	}{
-		{"", nil, false},
-		{strings.Repeat("ab", 32), k32, false},
-		{"q6urq6urq6urq6urq6urq6urq6urq6urq6urq6urq6s=", k32, false},
-		{"q6urq6urq6urq6urq6urq6urq6urq6urq6urq6urq6s", k32, false},
-		{"abcd", nil, true},
-		{"not a key!", nil, true},
-	} {
-		got, err := pageTokenKey(c.in)
-		if (err != nil) != c.wantErr || !bytes.Equal(got, c.want) {
-			t.Errorf("pageTokenKey(%q) = %x, %v", c.in, got, err)
-		}
-	}
-}
-
 type dynamoAttr = dynamotypes.AttributeValue
 
 func str(v string) dynamoAttr { return &dynamotypes.AttributeValueMemberS{Value: v} }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -361,5 +362,33 @@ func TestFunctionsUnderEmulator(t *testing.T) {
 	// The output was captured: the resolve function logged its work.
 	if !strings.Contains(res.Output.String(), `"msg":"resolved"`) || !strings.Contains(api.Output.String(), "{") {
 		t.Errorf("the functions' logs were not captured:\napi:\n%s\nresolve:\n%s", api.Output.String(), res.Output.String())
+	}
+}
+
+// MaxBootstrapBytes is the budget of one function's bootstrap as deployed
+// (12 MB): a small binary loads and starts faster on a cold container.
+const MaxBootstrapBytes = 12_000_000
+
+// Each function's bootstrap, built as `sam build` builds it (the Makefile's
+// build targets: linux/arm64, stripped), fits the budget.
+func TestBootstrapSizes(t *testing.T) {
+	root := lambdatest.ModuleRoot(t)
+	for _, fn := range []string{"ApiFunction", "ResolveFunction"} {
+		t.Run(fn, func(t *testing.T) {
+			dir := t.TempDir()
+			cmd := exec.Command("make", "--no-print-directory", "build-"+fn, "ARTIFACTS_DIR="+dir)
+			cmd.Dir = root
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("make build-%s: %v\n%s", fn, err, out)
+			}
+			fi, err := os.Stat(filepath.Join(dir, "bootstrap"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("%s bootstrap: %d bytes (%.1f MB)", fn, fi.Size(), float64(fi.Size())/1e6)
+			if fi.Size() > MaxBootstrapBytes {
+				t.Errorf("%s bootstrap is %d bytes; the budget is %d", fn, fi.Size(), MaxBootstrapBytes)
+			}
+		})
 	}
 }
