@@ -3,13 +3,16 @@
 #   make bench BENCH=BenchmarkAPI   one benchmark; BENCH_OUT names the output file
 #   make benchstat OLD=a.txt NEW=b.txt
 #   make bench-size                 10 vs 100,000 secrets, compared by benchstat -col /size
+#   make coldstart                  each Lambda function's cold start under aws-lambda-rie (COLDSTART_N rounds)
 
 BENCH       ?= .
 BENCH_COUNT ?= 6
 BENCH_TIME  ?= 1s
 BENCH_OUT   ?= bench.txt
 
-.PHONY: bench bench-size benchstat
+COLDSTART_N ?= 20
+
+.PHONY: bench bench-size benchstat coldstart
 
 ## bench: Go benchmarks of the API on bolt and DynamoDB (minidyn), -benchmem, into $(BENCH_OUT)
 bench:
@@ -24,3 +27,8 @@ bench-size:
 benchstat:
 	@test -n "$(OLD)" -a -n "$(NEW)" || { echo "usage: make benchstat OLD=old.txt NEW=new.txt"; exit 2; }
 	$(GO) tool benchstat $(OLD) $(NEW)
+
+## coldstart: build the functions, start each under aws-lambda-rie COLDSTART_N times, report median/p90 into coldstart.txt
+coldstart:
+	$(GO) test -count=1 -run '^TestColdStart$$' -timeout 30m ./pkg/internal/coldstart -args -coldstart.n=$(COLDSTART_N) -coldstart.report=$(CURDIR)/coldstart.txt
+	@cat coldstart.txt

@@ -33,37 +33,6 @@ const (
 	sampleValue  = "sk-example-not-a-real-key" // the value in infra/events/api-create.json
 )
 
-// functionEnv reads infra/env.json for fn, points the local stand-ins at
-// moto, and adds the AWS SDK's region and fake credentials.
-func functionEnv(t *testing.T, root, fn, moto string) []string {
-	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(root, "infra", "env.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var envs map[string]map[string]string
-	if err := json.Unmarshal(raw, &envs); err != nil {
-		t.Fatalf("infra/env.json: %v", err)
-	}
-	vars := map[string]string{}
-	for _, section := range []string{"Parameters", fn} {
-		for k, v := range envs[section] {
-			vars[k] = v
-		}
-	}
-	var out []string
-	for k, v := range vars {
-		if strings.HasPrefix(k, "AWS_ENDPOINT_URL_") {
-			v = moto
-		}
-		out = append(out, k+"="+v)
-	}
-	return append(out,
-		"AWS_REGION="+awstest.Region, "AWS_ACCESS_KEY_ID=AKIDTEST", "AWS_SECRET_ACCESS_KEY=secret-test",
-		"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null", "AWS_EC2_METADATA_DISABLED=true",
-		"AWS_LAMBDA_FUNCTION_TIMEOUT=30")
-}
-
 func readEvent(t *testing.T, root, name string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(root, "infra", "events", name))
@@ -94,8 +63,8 @@ func TestFunctionsUnderEmulator(t *testing.T) {
 	root := lambdatest.ModuleRoot(t)
 	moto := awstest.StartMoto(t)
 
-	apiEnv := functionEnv(t, root, "ApiFunction", moto)
-	resolveEnv := functionEnv(t, root, "ResolveFunction", moto)
+	apiEnv := lambdatest.FunctionEnv(t, "ApiFunction", moto, awstest.Region)
+	resolveEnv := lambdatest.FunctionEnv(t, "ResolveFunction", moto, awstest.Region)
 	get := func(env []string, k string) string {
 		for _, kv := range env {
 			if strings.HasPrefix(kv, k+"=") {

@@ -9,6 +9,7 @@ package lambdatest
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -42,14 +43,14 @@ func ModuleRoot(tb testing.TB) string {
 }
 
 // Build compiles the command at pkg (a path relative to the module root,
-// e.g. "./functions/api") as the Lambda runtime does it: a static Linux
-// binary named bootstrap, built with the lambda.norpc tag. It is built for
-// this machine's architecture so the emulator can run it here; sam build
-// makes the arm64 one from the same flags (functions/build.mk).
+// e.g. "./functions/api") as the Lambda runtime does it: a static, stripped
+// Linux binary named bootstrap, built with the lambda.norpc tag. It is
+// built for this machine's architecture so the emulator can run it here;
+// sam build makes the arm64 one from the same flags (functions/build.mk).
 func Build(tb testing.TB, pkg string) string {
 	tb.Helper()
 	out := filepath.Join(tb.TempDir(), "bootstrap")
-	cmd := exec.Command("go", "build", "-tags", "lambda.norpc", "-trimpath", "-o", out, pkg)
+	cmd := exec.Command("go", "build", "-tags", "lambda.norpc", "-trimpath", "-ldflags=-s -w", "-o", out, pkg)
 	cmd.Dir = ModuleRoot(tb)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+runtime.GOARCH)
 	if b, err := cmd.CombinedOutput(); err != nil {
@@ -123,6 +124,7 @@ type Emulator struct {
 	// Output is the emulator's and the function's stdout and stderr.
 	Output *Output
 	client *http.Client
+	stop   func()
 }
 
 // runScript runs the emulator ($0 with the remaining arguments) and kills
@@ -162,11 +164,12 @@ func Start(tb testing.TB, bootstrap string, env []string) *Emulator {
 	}
 	exited := make(chan struct{})
 	go func() { cmd.Wait(); close(exited) }()
-	tb.Cleanup(func() {
+	stop := sync.OnceFunc(func() {
 		stdin.Close()
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		<-exited
 	})
+	tb.Cleanup(stop)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
@@ -177,13 +180,50 @@ func Start(tb testing.TB, bootstrap string, env []string) *Emulator {
 		select {
 		case <-exited:
 			tb.Fatalf("aws-lambda-rie exited before it listened on %s:\n%s", addr, out.String())
-		case <-time.After(50 * time.Millisecond):
+		case <-time.After(time.Millisecond):
 		}
 		if time.Now().After(deadline) {
 			tb.Fatalf("aws-lambda-rie did not listen on %s within 30s:\n%s", addr, out.String())
 		}
 	}
-	return &Emulator{URL: "http://" + addr, Output: out, client: &http.Client{Timeout: 60 * time.Second}}
+	return &Emulator{URL: "http://" + addr, Output: out, client: &http.Client{Timeout: 60 * time.Second}, stop: stop}
+}
+
+// Stop kills the emulator and the function and waits for them to exit.
+// Start arranges it at the end of the test too; calling it twice is fine.
+func (e *Emulator) Stop() { e.stop() }
+
+// FunctionEnv is the environment of function fn (a logical ID of
+// template.yaml) as infra/env.json configures `sam local`, with every
+// AWS_ENDPOINT_URL_* pointed at endpoint, plus the AWS SDK's region, fake
+// credentials and no shared configuration files.
+func FunctionEnv(tb testing.TB, fn, endpoint, region string) []string {
+	tb.Helper()
+	raw, err := os.ReadFile(filepath.Join(ModuleRoot(tb), "infra", "env.json"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var envs map[string]map[string]string
+	if err := json.Unmarshal(raw, &envs); err != nil {
+		tb.Fatalf("infra/env.json: %v", err)
+	}
+	vars := map[string]string{}
+	for _, section := range []string{"Parameters", fn} {
+		for k, v := range envs[section] {
+			vars[k] = v
+		}
+	}
+	var out []string
+	for k, v := range vars {
+		if strings.HasPrefix(k, "AWS_ENDPOINT_URL_") {
+			v = endpoint
+		}
+		out = append(out, k+"="+v)
+	}
+	return append(out,
+		"AWS_REGION="+region, "AWS_ACCESS_KEY_ID=AKIDTEST", "AWS_SECRET_ACCESS_KEY=secret-test",
+		"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null", "AWS_EC2_METADATA_DISABLED=true",
+		"AWS_LAMBDA_FUNCTION_TIMEOUT=30")
 }
 
 // Invoke sends one invocation and returns the emulator's status and the
