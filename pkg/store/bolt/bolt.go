@@ -21,6 +21,9 @@
 //	resolutions  project 0 secretID 0 resID  → resolution record (JSON)
 //
 // The store sees only metadata and ciphertext: plaintext never reaches it.
+// When destroy or delete removes ciphertext, the pages that held it are
+// overwritten with zeros before the call returns (scrub.go), so it does not
+// linger in the file's free space.
 //
 // It imports pkg/secrets and go.etcd.io/bbolt.
 package bolt
@@ -37,6 +40,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mobius-secrets/mobius/pkg/secrets"
@@ -79,6 +84,12 @@ type Options struct {
 // by one process.
 type Store struct {
 	db *bbolt.DB
+	// mu is held shared by every operation and exclusively by scrub, which
+	// must see no open read transaction.
+	mu sync.RWMutex
+	// scrubPending is set when a scrub after a removal failed; the next
+	// write tries again.
+	scrubPending atomic.Bool
 }
 
 var _ secrets.Store = (*Store)(nil)
@@ -125,7 +136,14 @@ func Open(path string, opts Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	return &Store{db: db}, nil
+	s := &Store{db: db}
+	// Zero what an earlier process freed but could not scrub (it stopped
+	// between a destroy's commit and its scrub).
+	if _, err := s.scrub(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	return s, nil
 }
 
 // Close releases the file. Operations after Close fail with Unavailable.
@@ -139,6 +157,8 @@ func (s *Store) view(ctx context.Context, fn func(tx *bbolt.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
 	return storeError(s.db.View(fn))
 }
 
@@ -152,6 +172,7 @@ func (s *Store) write(ctx context.Context, fn func(tx *bbolt.Tx) error) error {
 		return err
 	}
 	var result error
+	s.mu.RLock()
 	err := s.db.Batch(func(tx *bbolt.Tx) error {
 		result = nil
 		err := fn(tx)
@@ -162,6 +183,10 @@ func (s *Store) write(ctx context.Context, fn func(tx *bbolt.Tx) error) error {
 		}
 		return err
 	})
+	s.mu.RUnlock()
+	if s.scrubPending.CompareAndSwap(true, false) {
+		s.scrubAfterRemoval()
+	}
 	if err != nil {
 		return storeError(err)
 	}
@@ -362,8 +387,12 @@ func decode(v []byte, rec any, what string) error {
 
 // Secrets.
 
-func getSecretRec(tx *bbolt.Tx, project, id string) (*secretRec, error) {
-	v := tx.Bucket(bSecrets).Get(key(project, id))
+// getSecretRec reads the record of the secret id: a string, or the bytes
+// of an ID read from the name index, which need no copy.
+func getSecretRec[ID string | []byte](tx *bbolt.Tx, project string, id ID) (*secretRec, error) {
+	var buf [128]byte // room for most keys: building key(project, id) does not allocate
+	k := append(append(append(buf[:0], project...), 0), id...)
+	v := tx.Bucket(bSecrets).Get(k)
 	if v == nil {
 		return nil, secrets.Errorf(secrets.NotFound, "secret %q not found in project %q", id, project)
 	}
@@ -441,7 +470,7 @@ func (s *Store) GetSecretByName(ctx context.Context, project, name string) (*sec
 		if id == nil {
 			return secrets.Errorf(secrets.NotFound, "secret %q not found in project %q", name, project)
 		}
-		r, err := getSecretRec(tx, project, string(id))
+		r, err := getSecretRec(tx, project, id)
 		if err != nil {
 			return err
 		}
@@ -472,7 +501,7 @@ func (s *Store) ListSecrets(ctx context.Context, project string, q secrets.ListQ
 			if q.Limit > 0 && len(out) >= q.Limit {
 				break
 			}
-			r, err := getSecretRec(tx, project, string(id))
+			r, err := getSecretRec(tx, project, id)
 			if err != nil {
 				return corrupt(err, "name index")
 			}
@@ -492,7 +521,8 @@ func (s *Store) UpdateSecret(ctx context.Context, u *secrets.Update) error {
 	if u.Put != nil && !validNumber(u.Put.Number) {
 		return secrets.Errorf(secrets.Invalid, "version number %d out of range", u.Put.Number)
 	}
-	return s.write(ctx, func(tx *bbolt.Tx) error {
+	destroys := slices.ContainsFunc(u.Changes, func(ch secrets.StateChange) bool { return ch.To == secrets.Destroyed })
+	err := s.write(ctx, func(tx *bbolt.Tx) error {
 		// Every check comes before the first write.
 		cur, err := getSecretRec(tx, project, id)
 		if err != nil {
@@ -564,12 +594,17 @@ func (s *Store) UpdateSecret(ctx context.Context, u *secrets.Update) error {
 		}
 		return nil
 	})
+	if err == nil && destroys {
+		s.scrubAfterRemoval()
+	}
+	return err
 }
 
 // DeleteSecret removes the secret, its name and every version, with their
-// ciphertext, in one transaction. Resolution records stay, for audit.
+// ciphertext, in one transaction, and then wipes the freed pages (scrub).
+// Resolution records stay, for audit.
 func (s *Store) DeleteSecret(ctx context.Context, project, id string, prevRevision int64) error {
-	return s.write(ctx, func(tx *bbolt.Tx) error {
+	err := s.write(ctx, func(tx *bbolt.Tx) error {
 		cur, err := getSecretRec(tx, project, id)
 		if err != nil {
 			return err
@@ -603,6 +638,10 @@ func (s *Store) DeleteSecret(ctx context.Context, project, id string, prevRevisi
 		}
 		return nil
 	})
+	if err == nil {
+		s.scrubAfterRemoval()
+	}
+	return err
 }
 
 // GetVersion returns version n with its ciphertext (nil once destroyed).
@@ -662,7 +701,7 @@ func (s *Store) CurrentVersions(ctx context.Context, project string, names []str
 			if id == nil {
 				continue
 			}
-			sr, err := getSecretRec(tx, project, string(id))
+			sr, err := getSecretRec(tx, project, id)
 			if err != nil {
 				return corrupt(err, "name index")
 			}
