@@ -172,19 +172,12 @@ func (r *Resolver) resolve(ctx context.Context, ev Event) (*Result, []string, er
 	if len(ev.Input) > MaxInputBytes {
 		return nil, nil, errorf(TypeBadRequest, "input is %d bytes; the limit is %d", len(ev.Input), MaxInputBytes)
 	}
-	root, err := decodeTree(ev.Input, MaxDepth)
-	if err == errDepth {
-		return nil, nil, errorf(TypeBadRequest, "input is nested more than %d levels deep", MaxDepth)
-	}
-	if err != nil {
-		return nil, nil, errorf(TypeBadRequest, "input is not valid JSON")
-	}
-
-	// Parse every string; collect references and malformed ones.
+	// Parse every string as it is read; collect references and malformed
+	// ones, and stop as soon as there are too many.
 	refs := map[Ref]bool{}
 	bad := map[string]string{} // reference text -> failure
 	count := 0
-	err = walkStrings(root, func(n *node) error {
+	root, err := decodeTree(ev.Input, MaxDepth, func(n *node) error {
 		if !strings.Contains(n.text, "${") {
 			return nil
 		}
@@ -203,8 +196,14 @@ func (r *Resolver) resolve(ctx context.Context, ev Event) (*Result, []string, er
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, nil, err
+	var limit *Error
+	switch {
+	case errors.As(err, &limit):
+		return nil, nil, limit
+	case err == errDepth:
+		return nil, nil, errorf(TypeBadRequest, "input is nested more than %d levels deep", MaxDepth)
+	case err != nil:
+		return nil, nil, errorf(TypeBadRequest, "input is not valid JSON")
 	}
 
 	// One batched read of every secret named.

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -543,4 +544,42 @@ func (f *failingKeys) UnwrapDataKey(ctx context.Context, wrapped []byte, ec map[
 		return nil, errors.New("connection refused")
 	}
 	return f.KeyWrapper.UnwrapDataKey(ctx, wrapped, ec)
+}
+
+// An input packed with references to the 1 MiB limit is refused once the
+// count passes the limit, without the rest of it being decoded: the memory
+// it costs does not grow with what follows the 1001st reference.
+func TestTooManyReferencesStopsEarly(t *testing.T) {
+	e := mustOpen(t, nil)
+	e.seed(t)
+	input := func(n int) json.RawMessage {
+		refs := make([]string, n)
+		for i := range refs {
+			refs[i] = "${secret:db.user}"
+		}
+		b, _ := json.Marshal(refs)
+		return b
+	}
+	allocated := func(in json.RawMessage) uint64 {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		_, err := e.r.Resolve(e.ctx, resolve.Event{Project: "acme", Input: in})
+		runtime.ReadMemStats(&after)
+		if re := asError(t, err); re.Type != "BadRequest" || re.Message != "input holds more than 1000 secret references" {
+			t.Fatalf("got %v", re)
+		}
+		return after.TotalAlloc - before.TotalAlloc
+	}
+	large := input(50_000) // ~1 MiB, just under the input limit
+	if len(large) > resolve.MaxInputBytes {
+		t.Fatalf("the test input is %d bytes, over the limit", len(large))
+	}
+	small, big := allocated(input(1001)), allocated(large)
+	t.Logf("allocated: %d bytes for 1,001 references, %d for 50,000", small, big)
+	// Both stop at the 1001st reference; the larger input may cost only
+	// what its size does (the decoder's buffer), not 50 times as much.
+	if big > small+4*uint64(len(large)) {
+		t.Errorf("50,000 references allocated %d bytes, 1,001 allocated %d: the decoding did not stop at the limit", big, small)
+	}
 }

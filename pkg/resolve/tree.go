@@ -22,10 +22,15 @@ type node struct {
 var errDepth = errors.New("too deep")
 
 // decodeTree reads one JSON value from b, nested at most maxDepth deep.
-func decodeTree(b []byte, maxDepth int) (*node, error) {
+// onString, if set, sees each string value (object keys excluded) as soon
+// as it is read, in document order; an error from it stops the decoding and
+// is returned as it is, so a limit on what the strings hold stops a large
+// input early instead of after all of it is in memory.
+func decodeTree(b []byte, maxDepth int, onString func(*node) error) (*node, error) {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
-	n, err := decodeValue(dec, 0, maxDepth)
+	d := decoder{dec: dec, maxDepth: maxDepth, onString: onString}
+	n, err := d.value(0)
 	if err != nil {
 		return nil, err
 	}
@@ -35,7 +40,14 @@ func decodeTree(b []byte, maxDepth int) (*node, error) {
 	return n, nil
 }
 
-func decodeValue(dec *json.Decoder, depth, maxDepth int) (*node, error) {
+type decoder struct {
+	dec      *json.Decoder
+	maxDepth int
+	onString func(*node) error
+}
+
+func (d *decoder) value(depth int) (*node, error) {
+	dec := d.dec
 	tok, err := dec.Token()
 	if err != nil {
 		if err == io.EOF {
@@ -45,7 +57,7 @@ func decodeValue(dec *json.Decoder, depth, maxDepth int) (*node, error) {
 	}
 	switch v := tok.(type) {
 	case json.Delim:
-		if depth >= maxDepth {
+		if depth >= d.maxDepth {
 			return nil, errDepth
 		}
 		switch v {
@@ -60,7 +72,7 @@ func decodeValue(dec *json.Decoder, depth, maxDepth int) (*node, error) {
 				if !ok {
 					return nil, fmt.Errorf("object key is not a string")
 				}
-				kid, err := decodeValue(dec, depth+1, maxDepth)
+				kid, err := d.value(depth + 1)
 				if err != nil {
 					return nil, err
 				}
@@ -74,7 +86,7 @@ func decodeValue(dec *json.Decoder, depth, maxDepth int) (*node, error) {
 		case '[':
 			n := &node{kind: 'a'}
 			for dec.More() {
-				kid, err := decodeValue(dec, depth+1, maxDepth)
+				kid, err := d.value(depth + 1)
 				if err != nil {
 					return nil, err
 				}
@@ -88,7 +100,13 @@ func decodeValue(dec *json.Decoder, depth, maxDepth int) (*node, error) {
 			return nil, fmt.Errorf("unexpected %q", v)
 		}
 	case string:
-		return &node{kind: 's', text: v}, nil
+		n := &node{kind: 's', text: v}
+		if d.onString != nil {
+			if err := d.onString(n); err != nil {
+				return nil, err
+			}
+		}
+		return n, nil
 	case json.Number:
 		return &node{kind: 'l', text: v.String()}, nil
 	case bool:
@@ -100,22 +118,6 @@ func decodeValue(dec *json.Decoder, depth, maxDepth int) (*node, error) {
 		return &node{kind: 'l', text: "null"}, nil
 	}
 	return nil, fmt.Errorf("unexpected token %T", tok)
-}
-
-// walkStrings calls f on every string value in n (object keys excluded),
-// depth first, in document order, and stops at the first error.
-func walkStrings(n *node, f func(*node) error) error {
-	switch n.kind {
-	case 's':
-		return f(n)
-	case 'o', 'a':
-		for _, k := range n.kids {
-			if err := walkStrings(k, f); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
 }
 
 // encodeTree appends n as compact JSON, with every string value passed
