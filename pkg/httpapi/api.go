@@ -26,12 +26,12 @@ type reply struct {
 	location string
 }
 
-type handlerFunc func(r *http.Request, c *call) (*reply, error)
+type handlerFunc func(r *http.Request, c *call) (reply, error)
 
 // api wraps a handler with authorization, body reading and idempotency.
 func (s *server) api(scope string, vis visibility, flags int, h handlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := s.authorize(r, scope, vis)
+		c, err := s.authorize(r, infoOf(w), scope, vis)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
@@ -51,33 +51,56 @@ func (s *server) api(scope string, vis visibility, flags int, h handlerFunc) htt
 			s.writeError(w, r, err)
 			return
 		}
-		status, header, body := encodeReply(rep)
-		for k, v := range header {
-			w.Header().Set(k, v)
-		}
-		writeReply(w, status, body)
+		encodeReply(rep).write(w)
 	})
 }
 
-// encodeReply returns the status, the headers worth replaying, and the
-// body of rep.
-func encodeReply(rep *reply) (int, map[string]string, []byte) {
-	header := map[string]string{}
+// answer is an encoded reply: what is sent, and what an idempotent request
+// records and replays.
+type answer struct {
+	status   int
+	etag     string // "" for none
+	location string // "" for none
+	body     []byte // nil for no body
+}
+
+// encodeReply encodes rep; a body that cannot be encoded is a 500.
+func encodeReply(rep reply) answer {
+	a := answer{status: rep.status, location: rep.location}
 	if rep.revision != 0 {
-		header["ETag"] = etag(rep.revision)
+		a.etag = etag(rep.revision)
 	}
-	if rep.location != "" {
-		header["Location"] = rep.location
-	}
-	var body []byte
 	if rep.body != nil {
 		b, err := json.Marshal(rep.body)
 		if err != nil {
-			return http.StatusInternalServerError, nil, []byte(`{"error":{"code":"Internal Server Error","status":500,"message":"internal error"}}` + "\n")
+			return answer{status: http.StatusInternalServerError, body: []byte(`{"error":{"code":"Internal Server Error","status":500,"message":"internal error"}}` + "\n")}
 		}
-		body = append(b, '\n')
+		a.body = append(b, '\n')
 	}
-	return rep.status, header, body
+	return a
+}
+
+// header returns the headers of a worth replaying.
+func (a answer) header() map[string]string {
+	header := map[string]string{}
+	if a.etag != "" {
+		header["ETag"] = a.etag
+	}
+	if a.location != "" {
+		header["Location"] = a.location
+	}
+	return header
+}
+
+// write sends a.
+func (a answer) write(w http.ResponseWriter) {
+	if a.etag != "" {
+		w.Header().Set("ETag", a.etag)
+	}
+	if a.location != "" {
+		w.Header().Set("Location", a.location)
+	}
+	writeReply(w, a.status, a.body)
 }
 
 func writeReply(w http.ResponseWriter, status int, body []byte) {
@@ -123,40 +146,37 @@ func (s *server) serveIdempotent(w http.ResponseWriter, r *http.Request, c *call
 	settled := false
 	defer func() {
 		if !settled {
-			s.abortIdempotent(bg, r, c.project, key)
+			s.abortIdempotent(bg, w, c.project, key)
 		}
 	}()
 	rep, err := h(r, c)
 	settled = true
 	if err != nil {
-		s.abortIdempotent(bg, r, c.project, key)
+		s.abortIdempotent(bg, w, c.project, key)
 		s.writeError(w, r, err)
 		return
 	}
-	status, header, body := encodeReply(rep)
-	stored := body
+	a := encodeReply(rep)
+	stored := a.body
 	if flags&shownOnce != 0 {
-		stored = redactKey(body)
+		stored = redactKey(a.body)
 	}
-	if status >= 200 && status < 300 {
-		if err := s.svc.CompleteIdempotent(bg, c.project, key, hash, status, header, stored); err != nil {
+	if a.status >= 200 && a.status < 300 {
+		if err := s.svc.CompleteIdempotent(bg, c.project, key, hash, a.status, a.header(), stored); err != nil {
 			s.log.ErrorContext(ctx, "recording an idempotent response failed",
-				"request_id", infoFrom(ctx).id, "err", err.Error())
-			s.abortIdempotent(bg, r, c.project, key)
+				"request_id", infoOf(w).id, "err", err.Error())
+			s.abortIdempotent(bg, w, c.project, key)
 		}
 	} else {
-		s.abortIdempotent(bg, r, c.project, key)
+		s.abortIdempotent(bg, w, c.project, key)
 	}
-	for k, v := range header {
-		w.Header().Set(k, v)
-	}
-	writeReply(w, status, body)
+	a.write(w)
 }
 
-func (s *server) abortIdempotent(ctx context.Context, r *http.Request, project, key string) {
+func (s *server) abortIdempotent(ctx context.Context, w http.ResponseWriter, project, key string) {
 	if err := s.svc.AbortIdempotent(ctx, project, key); err != nil {
 		s.log.ErrorContext(ctx, "releasing an Idempotency-Key failed",
-			"request_id", infoFrom(r.Context()).id, "err", err.Error())
+			"request_id", infoOf(w).id, "err", err.Error())
 	}
 }
 

@@ -1,8 +1,8 @@
 package httpapi
 
 import (
-	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -31,9 +31,8 @@ type call struct {
 // project is the path's (404, worded exactly as for a missing object, so
 // nothing tells whether the other project or its object exists), and the
 // scope (403).
-func (s *server) authorize(r *http.Request, scope string, vis visibility) (*call, error) {
+func (s *server) authorize(r *http.Request, info *reqInfo, scope string, vis visibility) (*call, error) {
 	project := r.PathValue("project")
-	info := infoFrom(r.Context())
 	info.project = truncate(project, secrets.MaxProjectLen)
 	token, ok := bearer(r.Header.Get("Authorization"))
 	if !ok {
@@ -89,4 +88,5 @@ func truncate(s string, n int) string {
 	return s[:n] + "…"
 }
 
-func etag(rev int64) string { return fmt.Sprintf("%q", fmt.Sprint(rev)) }
+// etag is the strong ETag of a revision: the number in quotes.
+func etag(rev int64) string { return `"` + strconv.FormatInt(rev, 10) + `"` }

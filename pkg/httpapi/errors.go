@@ -61,7 +61,7 @@ func errorJSON(err error) (int, ErrorJSON) {
 // server's fault are logged with the request ID.
 func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	status, body := errorJSON(err)
-	info := infoFrom(r.Context())
+	info := infoOf(w)
 	info.errCode = string(secrets.ErrorCode(err))
 	switch status {
 	case http.StatusUnauthorized:

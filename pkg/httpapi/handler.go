@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"bytes"
-	"context"
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
@@ -74,19 +73,13 @@ type reqInfo struct {
 	errCode string
 }
 
-type infoKey struct{}
-
-func infoFrom(ctx context.Context) *reqInfo {
-	if i, ok := ctx.Value(infoKey{}).(*reqInfo); ok {
-		return i
-	}
-	return &reqInfo{}
-}
-
-// statusWriter remembers the status written, for the access log.
+// statusWriter remembers the status written, for the access log, and
+// carries the request's reqInfo: the handlers below ServeHTTP get this very
+// writer, so the record needs no context value (and no copy of the request).
 type statusWriter struct {
 	http.ResponseWriter
 	status int
+	info   reqInfo
 }
 
 func (w *statusWriter) WriteHeader(code int) {
@@ -105,17 +98,28 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
+// infoOf returns the reqInfo of the request that w answers; a writer that
+// ServeHTTP did not make gets a record that nobody logs.
+func infoOf(w http.ResponseWriter) *reqInfo {
+	if sw, ok := w.(*statusWriter); ok {
+		return &sw.info
+	}
+	return &reqInfo{}
+}
+
 // ServeHTTP gives each request an ID, security headers, panic recovery and
 // one access log line, then routes it.
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := s.now()
-	info := &reqInfo{id: requestID(r.Header.Get("X-Request-Id"))}
-	r = r.WithContext(context.WithValue(r.Context(), infoKey{}, info))
-	sw := &statusWriter{ResponseWriter: w}
+	sw := &statusWriter{ResponseWriter: w, info: reqInfo{id: requestID(r.Header.Get("X-Request-Id"))}}
+	info := &sw.info
+	// The three headers every answer carries share one backing array; each
+	// is a full slice expression, so an Add to one cannot write into another.
+	common := []string{info.id, "nosniff", "no-store"}
 	h := sw.Header()
-	h.Set("X-Request-Id", info.id)
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Cache-Control", "no-store")
+	h["X-Request-Id"] = common[0:1:1]
+	h["X-Content-Type-Options"] = common[1:2:2]
+	h["Cache-Control"] = common[2:3:3]
 
 	defer func() {
 		if v := recover(); v != nil {
@@ -129,21 +133,7 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 			info.errCode = string(secrets.Internal)
 		}
-		attrs := []any{
-			"method", r.Method, "route", r.Pattern, "path", r.URL.EscapedPath(),
-			"status", sw.status, "duration_ms", s.now().Sub(start).Milliseconds(),
-			"request_id", info.id,
-		}
-		if info.project != "" {
-			attrs = append(attrs, "project", info.project)
-		}
-		if info.keyID != "" {
-			attrs = append(attrs, "key_id", info.keyID)
-		}
-		if info.errCode != "" {
-			attrs = append(attrs, "error", info.errCode)
-		}
-		s.log.InfoContext(r.Context(), "request", attrs...)
+		s.accessLog(r, sw, start)
 	}()
 
 	if _, pattern := s.mux.Handler(r); pattern == "" {
@@ -151,6 +141,32 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mux.ServeHTTP(sw, r)
+}
+
+// accessLog writes the request's access log line. Its attributes are typed
+// and built only when the line is logged.
+func (s *server) accessLog(r *http.Request, sw *statusWriter, start time.Time) {
+	ctx := r.Context()
+	if !s.log.Enabled(ctx, slog.LevelInfo) {
+		return
+	}
+	info := &sw.info
+	attrs := make([]slog.Attr, 0, 9)
+	attrs = append(attrs,
+		slog.String("method", r.Method), slog.String("route", r.Pattern), slog.String("path", r.URL.EscapedPath()),
+		slog.Int("status", sw.status), slog.Int64("duration_ms", s.now().Sub(start).Milliseconds()),
+		slog.String("request_id", info.id),
+	)
+	if info.project != "" {
+		attrs = append(attrs, slog.String("project", info.project))
+	}
+	if info.keyID != "" {
+		attrs = append(attrs, slog.String("key_id", info.keyID))
+	}
+	if info.errCode != "" {
+		attrs = append(attrs, slog.String("error", info.errCode))
+	}
+	s.log.LogAttrs(ctx, slog.LevelInfo, "request", attrs...)
 }
 
 // noRoute answers a request no route matches: 404, or 405 with Allow when
@@ -162,10 +178,10 @@ func (s *server) noRoute(w http.ResponseWriter, r *http.Request) {
 	switch probe.status {
 	case http.StatusMethodNotAllowed:
 		w.Header().Set("Allow", probe.header.Get("Allow"))
-		infoFrom(r.Context()).errCode = "Method Not Allowed"
+		infoOf(w).errCode = "Method Not Allowed"
 		writeStatus(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s is not allowed here", r.Method))
 	case http.StatusNotFound, 0:
-		infoFrom(r.Context()).errCode = string(secrets.NotFound)
+		infoOf(w).errCode = string(secrets.NotFound)
 		writeStatus(w, http.StatusNotFound, "no such route")
 	default:
 		// A redirect or other answer of the router itself: pass it on.
@@ -210,7 +226,8 @@ func requestID(given string) string {
 			return given
 		}
 	}
-	return "req_" + secrets.NewULID(time.Now(), nil)
+	var b [30]byte
+	return string(secrets.AppendULID(append(b[:0], "req_"...), time.Now(), nil))
 }
 
 // writeJSON answers status with v as JSON.

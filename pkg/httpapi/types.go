@@ -125,8 +125,8 @@ func secretJSON(s *secrets.Secret) SecretJSON {
 		LatestVersion: s.LatestVersion, CreatedAt: s.CreatedAt.UTC(), UpdatedAt: s.UpdatedAt.UTC(),
 	}
 	if s.CurrentVersion != 0 {
-		n := s.CurrentVersion
-		out.CurrentVersion = &n
+		// Points into s, which is encoded before anyone could change it.
+		out.CurrentVersion = &s.CurrentVersion
 	}
 	return out
 }

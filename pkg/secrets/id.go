@@ -12,15 +12,26 @@ const crockford = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 // NewULID returns a 26-character ULID (Crockford base32) for time t with 80
 // bits read from r (crypto/rand if nil).
 func NewULID(t time.Time, r io.Reader) string {
-	if r == nil {
-		r = rand.Reader
-	}
+	var out [26]byte
+	return string(AppendULID(out[:0], t, r))
+}
+
+// AppendULID appends the 26 characters of NewULID(t, r) to dst.
+func AppendULID(dst []byte, t time.Time, r io.Reader) []byte {
 	var b [16]byte
 	ms := uint64(t.UnixMilli())
 	binary.BigEndian.PutUint16(b[0:2], uint16(ms>>32))
 	binary.BigEndian.PutUint32(b[2:6], uint32(ms))
-	if _, err := io.ReadFull(r, b[6:]); err != nil {
-		panic("secrets: reading randomness: " + err.Error())
+	if r == nil {
+		rand.Read(b[6:]) // never fails, and keeps b off the heap
+	} else {
+		// As crypto/rand.Read does: escape analysis cannot see through r,
+		// so it reads into a heap buffer of its own.
+		rnd := make([]byte, len(b)-6)
+		if _, err := io.ReadFull(r, rnd); err != nil {
+			panic("secrets: reading randomness: " + err.Error())
+		}
+		copy(b[6:], rnd)
 	}
 	// 128 bits in 26 base32 digits: the first digit carries 3 bits.
 	hi := binary.BigEndian.Uint64(b[0:8])
@@ -31,7 +42,7 @@ func NewULID(t time.Time, r io.Reader) string {
 		lo = lo>>5 | hi<<59
 		hi >>= 5
 	}
-	return string(out[:])
+	return append(dst, out[:]...)
 }
 
 // IsSecretID reports whether s has the form of a secret ID: "sec_" and 26

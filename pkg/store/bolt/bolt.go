@@ -229,6 +229,13 @@ func versionKey(project, secretID string, n int) []byte {
 	return binary.BigEndian.AppendUint32(key(project, secretID, ""), uint32(n))
 }
 
+// appendVersionKey appends versionKey(project, secretID, n) to dst: a read
+// builds its lookup key in a buffer on its stack.
+func appendVersionKey(dst []byte, project, secretID string, n int) []byte {
+	dst = append(append(append(append(dst, project...), 0), secretID...), 0)
+	return binary.BigEndian.AppendUint32(dst, uint32(n))
+}
+
 func validNumber(n int) bool { return n >= 1 && n <= math.MaxUint32 }
 
 // upperBound returns the first key after every key that starts with prefix.
@@ -390,9 +397,15 @@ func decode(v []byte, rec any, what string) error {
 // getSecretRec reads the record of the secret id: a string, or the bytes
 // of an ID read from the name index, which need no copy.
 func getSecretRec[ID string | []byte](tx *bbolt.Tx, project string, id ID) (*secretRec, error) {
+	return secretRecIn(tx.Bucket(bSecrets), project, id)
+}
+
+// secretRecIn is getSecretRec on the secrets bucket b, for loops: a read
+// transaction opens a bucket anew on every tx.Bucket.
+func secretRecIn[ID string | []byte](b *bbolt.Bucket, project string, id ID) (*secretRec, error) {
 	var buf [128]byte // room for most keys: building key(project, id) does not allocate
 	k := append(append(append(buf[:0], project...), 0), id...)
-	v := tx.Bucket(bSecrets).Get(k)
+	v := b.Get(k)
 	if v == nil {
 		return nil, secrets.Errorf(secrets.NotFound, "secret %q not found in project %q", id, project)
 	}
@@ -406,7 +419,8 @@ func getSecretRec[ID string | []byte](tx *bbolt.Tx, project string, id ID) (*sec
 func getVersionRec(tx *bbolt.Tx, project, secretID string, n int) (*versionRec, error) {
 	var v []byte
 	if validNumber(n) {
-		v = tx.Bucket(bVersions).Get(versionKey(project, secretID, n))
+		var buf [128]byte
+		v = tx.Bucket(bVersions).Get(appendVersionKey(buf[:0], project, secretID, n))
 	}
 	if v == nil {
 		return nil, secrets.Errorf(secrets.NotFound, "version %d of secret %q not found", n, secretID)
@@ -492,7 +506,7 @@ func (s *Store) ListSecrets(ctx context.Context, project string, q secrets.ListQ
 		if q.After >= q.Prefix {
 			start = key(project, q.After)
 		}
-		c := tx.Bucket(bNames).Cursor()
+		c, recs := tx.Bucket(bNames).Cursor(), tx.Bucket(bSecrets)
 		k, id := c.Seek(start)
 		if q.After != "" && bytes.Equal(k, start) {
 			k, id = c.Next()
@@ -501,7 +515,7 @@ func (s *Store) ListSecrets(ctx context.Context, project string, q secrets.ListQ
 			if q.Limit > 0 && len(out) >= q.Limit {
 				break
 			}
-			r, err := getSecretRec(tx, project, id)
+			r, err := secretRecIn(recs, project, id)
 			if err != nil {
 				return corrupt(err, "name index")
 			}
@@ -653,7 +667,8 @@ func (s *Store) GetVersion(ctx context.Context, project, secretID string, n int)
 			return err
 		}
 		out = r.version()
-		out.Ciphertext = bytes.Clone(tx.Bucket(bCiphertexts).Get(versionKey(project, secretID, n)))
+		var buf [128]byte
+		out.Ciphertext = bytes.Clone(tx.Bucket(bCiphertexts).Get(appendVersionKey(buf[:0], project, secretID, n)))
 		return nil
 	})
 	return out, err
@@ -692,7 +707,7 @@ func (s *Store) CurrentVersions(ctx context.Context, project string, names []str
 	out := make(map[string]*secrets.Current, len(names))
 	err := s.view(ctx, func(tx *bbolt.Tx) error {
 		clear(out)
-		nb, cts := tx.Bucket(bNames), tx.Bucket(bCiphertexts)
+		nb, recs, cts := tx.Bucket(bNames), tx.Bucket(bSecrets), tx.Bucket(bCiphertexts)
 		for _, name := range names {
 			if _, done := out[name]; done {
 				continue
@@ -701,7 +716,7 @@ func (s *Store) CurrentVersions(ctx context.Context, project string, names []str
 			if id == nil {
 				continue
 			}
-			sr, err := getSecretRec(tx, project, id)
+			sr, err := secretRecIn(recs, project, id)
 			if err != nil {
 				return corrupt(err, "name index")
 			}
@@ -713,7 +728,8 @@ func (s *Store) CurrentVersions(ctx context.Context, project string, names []str
 				}
 				if vr.State == secrets.Enabled {
 					c.Version = vr.version()
-					c.Version.Ciphertext = bytes.Clone(cts.Get(versionKey(project, sr.ID, sr.Current)))
+					var buf [128]byte
+					c.Version.Ciphertext = bytes.Clone(cts.Get(appendVersionKey(buf[:0], project, sr.ID, sr.Current)))
 				}
 			}
 			out[name] = c
