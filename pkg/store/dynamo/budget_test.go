@@ -94,14 +94,22 @@ func testCallBudget(t *testing.T, b backend) {
 		_, key, err = e.svc.CreateAPIKey(ctx, "acme", "ci", nil)
 		return err
 	})
-	// A cold auth cache reads the key once and records its last use on the
-	// listing item and on the key item (two UpdateItem).
+	// A cold auth cache reads the key once and, for a key not used in the
+	// last secrets.LastUsedInterval, records its use on the listing item and
+	// on the key item (two UpdateItem).
 	e.want(t, "Authenticate, cold cache", calls{"DynamoDB.GetItem": 1, "DynamoDB.UpdateItem": 2}, func() error {
 		_, err := e.svc.Authenticate(ctx, key)
 		return err
 	})
 	e.want(t, "Authenticate, warm cache", calls{}, func() error {
 		_, err := e.svc.Authenticate(ctx, key)
+		return err
+	})
+	// Another server (a cold auth cache) within secrets.LastUsedInterval of
+	// that use only reads the key.
+	other := secrets.NewService(e.store, nil, secrets.Options{})
+	e.want(t, "Authenticate on another server, key used just now", calls{"DynamoDB.GetItem": 1}, func() error {
+		_, err := other.Authenticate(ctx, key)
 		return err
 	})
 }

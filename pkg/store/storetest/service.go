@@ -7,6 +7,7 @@ import (
 	"maps"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/mobius-secrets/mobius/pkg/keys/local"
 	"github.com/mobius-secrets/mobius/pkg/secrets"
@@ -39,6 +40,7 @@ var ServiceCases = []ServiceCase{
 	{"IfRevision", testSvcIfRevision},
 	{"ConcurrentRotations", testSvcConcurrentRotations},
 	{"ConcurrentCreates", testSvcConcurrentCreates},
+	{"APIKeyLastUsed", testSvcAPIKeyLastUsed},
 }
 
 // RunService runs every ServiceCase as a subtest, each on a fresh store.
@@ -457,4 +459,45 @@ func testSvcConcurrentCreates(t *testing.T, e *ServiceEnv) {
 	if len(list) != 1 {
 		t.Fatalf("%d secrets after contested creates, want 1", len(list))
 	}
+}
+
+// testSvcAPIKeyLastUsed: authenticating records the key's last use, at most
+// once per secrets.LastUsedInterval, however many servers (auth caches)
+// see it.
+func testSvcAPIKeyLastUsed(t *testing.T, e *ServiceEnv) {
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	server := func() *secrets.Service { // a fresh auth cache, on the same store and clock
+		return secrets.NewService(e.Store, nil, secrets.Options{Now: func() time.Time { return now }, AuthCacheTTL: -1})
+	}
+	k, key, err := server().CreateAPIKey(e.Ctx, e.Project, "ci", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lastUsed := func() time.Time {
+		t.Helper()
+		keys, err := e.Store.ListAPIKeys(e.Ctx, e.Project)
+		if err != nil || len(keys) != 1 || keys[0].ID != k.ID {
+			t.Fatalf("ListAPIKeys: %v, %v", keys, err)
+		}
+		return keys[0].LastUsedAt
+	}
+	if !lastUsed().IsZero() {
+		t.Fatal("a new key has a last use")
+	}
+	auth := func(when string, want time.Time) {
+		t.Helper()
+		got, err := server().Authenticate(e.Ctx, key)
+		if err != nil {
+			t.Fatalf("%s: %v", when, err)
+		}
+		if !got.LastUsedAt.Equal(want) || !lastUsed().Equal(want) {
+			t.Fatalf("%s: last use %v returned, %v stored; want %v", when, got.LastUsedAt, lastUsed(), want)
+		}
+	}
+	first := now
+	auth("first use", first)
+	now = now.Add(secrets.LastUsedInterval - time.Second)
+	auth("a use within the interval", first)
+	now = now.Add(time.Second)
+	auth("a use one interval later", now)
 }
