@@ -17,14 +17,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	awskms "github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/mobius-secrets/mobius/pkg/internal/awstest"
 	"github.com/mobius-secrets/mobius/pkg/internal/coldstart"
 	"github.com/mobius-secrets/mobius/pkg/internal/lambdatest"
-	"github.com/mobius-secrets/mobius/pkg/keys/kms"
 	"github.com/mobius-secrets/mobius/pkg/secrets"
-	"github.com/mobius-secrets/mobius/pkg/store/dynamo"
 )
 
 var (
@@ -103,28 +99,7 @@ func TestColdStart(t *testing.T) {
 
 	apiEnv := lambdatest.FunctionEnv(t, "ApiFunction", endpoint, awstest.Region)
 	resolveEnv := lambdatest.FunctionEnv(t, "ResolveFunction", endpoint, awstest.Region)
-	var table, keyRef string
-	for _, kv := range apiEnv {
-		if v, ok := strings.CutPrefix(kv, "MOBIUS_TABLE="); ok {
-			table = v
-		}
-		if v, ok := strings.CutPrefix(kv, "MOBIUS_KMS_KEY_ID="); ok {
-			keyRef = v
-		}
-	}
-	ddb := awstest.NewDynamoClient(moto)
-	if err := dynamo.CreateTable(ctx, ddb, table); err != nil {
-		t.Fatal(err)
-	}
-	kc := awstest.NewKMSClient(moto)
-	keyID, err := awstest.CreateKMSKey(ctx, kc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := kc.CreateAlias(ctx, &awskms.CreateAliasInput{AliasName: aws.String(keyRef), TargetKeyId: aws.String(keyID)}); err != nil {
-		t.Fatal(err)
-	}
-	svc := secrets.NewService(dynamo.New(ddb, table), kms.New(kc, keyRef), secrets.Options{})
+	svc := lambdatest.StandIns(t, moto, apiEnv)
 	_, apiKey, err := svc.CreateAPIKey(ctx, "acme", "coldstart", []string{secrets.ScopeRead})
 	if err != nil {
 		t.Fatal(err)

@@ -11,13 +11,10 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
-	awskms "github.com/aws/aws-sdk-go-v2/service/kms"
 	awslambda "github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/mobius-secrets/mobius/pkg/internal/awstest"
 	"github.com/mobius-secrets/mobius/pkg/internal/lambdatest"
-	"github.com/mobius-secrets/mobius/pkg/keys/kms"
 	"github.com/mobius-secrets/mobius/pkg/secrets"
-	"github.com/mobius-secrets/mobius/pkg/store/dynamo"
 )
 
 func TestMain(m *testing.M) {
@@ -65,31 +62,8 @@ func TestFunctionsUnderEmulator(t *testing.T) {
 
 	apiEnv := lambdatest.FunctionEnv(t, "ApiFunction", moto, awstest.Region)
 	resolveEnv := lambdatest.FunctionEnv(t, "ResolveFunction", moto, awstest.Region)
-	get := func(env []string, k string) string {
-		for _, kv := range env {
-			if strings.HasPrefix(kv, k+"=") {
-				return strings.TrimPrefix(kv, k+"=")
-			}
-		}
-		t.Fatalf("infra/env.json sets no %s", k)
-		return ""
-	}
-	table, keyRef := get(apiEnv, "MOBIUS_TABLE"), get(apiEnv, "MOBIUS_KMS_KEY_ID")
-
 	// The local stand-ins, as the README's `sam local` steps make them.
-	ddb := awstest.NewDynamoClient(moto)
-	if err := dynamo.CreateTable(ctx, ddb, table); err != nil {
-		t.Fatal(err)
-	}
-	kc := awstest.NewKMSClient(moto)
-	keyID, err := awstest.CreateKMSKey(ctx, kc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := kc.CreateAlias(ctx, &awskms.CreateAliasInput{AliasName: aws.String(keyRef), TargetKeyId: aws.String(keyID)}); err != nil {
-		t.Fatal(err)
-	}
-	svc := secrets.NewService(dynamo.New(ddb, table), kms.New(kc, keyRef), secrets.Options{})
+	svc := lambdatest.StandIns(t, moto, apiEnv)
 	_, apiKey, err := svc.CreateAPIKey(ctx, "acme", "emulator-test", secrets.AllScopes)
 	if err != nil {
 		t.Fatal(err)

@@ -23,6 +23,13 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awskms "github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/mobius-secrets/mobius/pkg/internal/awstest"
+	"github.com/mobius-secrets/mobius/pkg/keys/kms"
+	"github.com/mobius-secrets/mobius/pkg/secrets"
+	"github.com/mobius-secrets/mobius/pkg/store/dynamo"
 )
 
 // EmulatorPackage is the import path of the emulator's command.
@@ -266,4 +273,40 @@ func freeAddr(tb testing.TB) string {
 	}
 	defer l.Close()
 	return l.Addr().String()
+}
+
+// EnvValue returns the value of key in env (KEY=value entries), failing the
+// test if env does not set it.
+func EnvValue(tb testing.TB, env []string, key string) string {
+	tb.Helper()
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, key+"="); ok {
+			return v
+		}
+	}
+	tb.Fatalf("the function's environment sets no %s", key)
+	return ""
+}
+
+// StandIns makes, on the stand-in at endpoint, what a function configured
+// with env expects, as the README's `sam local` steps make it: the table
+// MOBIUS_TABLE and a KMS key under the alias MOBIUS_KMS_KEY_ID. It returns
+// a Service on them, for seeding.
+func StandIns(tb testing.TB, endpoint string, env []string) *secrets.Service {
+	tb.Helper()
+	ctx := context.Background()
+	table, keyRef := EnvValue(tb, env, "MOBIUS_TABLE"), EnvValue(tb, env, "MOBIUS_KMS_KEY_ID")
+	ddb := awstest.NewDynamoClient(endpoint)
+	if err := dynamo.CreateTable(ctx, ddb, table); err != nil {
+		tb.Fatal(err)
+	}
+	kc := awstest.NewKMSClient(endpoint)
+	keyID, err := awstest.CreateKMSKey(ctx, kc)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := kc.CreateAlias(ctx, &awskms.CreateAliasInput{AliasName: aws.String(keyRef), TargetKeyId: aws.String(keyID)}); err != nil {
+		tb.Fatal(err)
+	}
+	return secrets.NewService(dynamo.New(ddb, table), kms.New(kc, keyRef), secrets.Options{})
 }
