@@ -1,10 +1,9 @@
 package bolt
 
 import (
+	"bytes"
 	"fmt"
 	"os"
-
-	bbolt "go.etcd.io/bbolt"
 )
 
 // bbolt writes copy-on-write: a transaction that deletes a value writes the
@@ -21,60 +20,81 @@ import (
 // is still reachable from a reader or from the current tree. Pages bbolt
 // writes later are written whole (unused bytes zeroed), so free pages are
 // the only place stale bytes live. The zeros go through a second file
-// descriptor and are synced before the transaction ends.
+// descriptor and are synced before the transaction ends. It returns how
+// many pages it wiped.
 func (s *Store) scrub() (pages int, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	f, err := os.OpenFile(s.db.Path(), os.O_WRONLY, 0)
+	f, err := os.OpenFile(s.db.Path(), os.O_RDWR, 0)
 	if err != nil {
 		return 0, fmt.Errorf("scrub: %w", err)
 	}
 	defer f.Close()
-	pageSize := s.db.Info().PageSize
-	zeros := make([]byte, 64*pageSize)
-	err = s.db.Update(func(tx *bbolt.Tx) error {
-		// Consecutive free pages are written as one run.
-		runStart, runLen := 0, 0
-		flush := func() error {
-			for runLen > 0 {
-				n := min(runLen, len(zeros)/pageSize)
-				if _, err := f.WriteAt(zeros[:n*pageSize], int64(runStart)*int64(pageSize)); err != nil {
-					return err
-				}
-				runStart, runLen = runStart+n, runLen-n
-			}
-			return nil
-		}
-		// Pages 0 and 1 are the meta pages, never free.
-		for id := 2; ; {
-			info, err := tx.Page(id)
-			if err != nil {
-				return err
-			}
-			if info == nil { // past the end of the data
-				break
-			}
-			if info.Type == "free" {
-				if runLen == 0 {
-					runStart = id
-				}
-				runLen++
-				pages++
-				id++
-				continue
-			}
-			if err := flush(); err != nil {
-				return err
-			}
-			id += 1 + info.OverflowCount
-		}
-		if err := flush(); err != nil {
-			return err
-		}
-		return f.Sync()
-	})
+	// The transaction only holds bbolt's writer lock and its view of the
+	// free list; it changes nothing, so it is rolled back, not committed.
+	tx, err := s.db.Begin(true)
 	if err != nil {
 		return 0, fmt.Errorf("scrub: %w", err)
+	}
+	defer tx.Rollback()
+	pageSize := s.db.Info().PageSize
+	const chunk = 64 // pages read at once
+	buf := make([]byte, chunk*pageSize)
+	zeros := make([]byte, pageSize)
+	// wipe zeroes the free pages [start, start+n) that are not zero
+	// already: most free pages were wiped by an earlier scrub, and reading
+	// them from the page cache costs less than writing and syncing them.
+	wipe := func(start, n int) error {
+		for n > 0 {
+			m := min(n, chunk)
+			b := buf[:m*pageSize]
+			if _, err := f.ReadAt(b, int64(start)*int64(pageSize)); err != nil {
+				return err
+			}
+			for i := range m {
+				if bytes.Equal(b[i*pageSize:(i+1)*pageSize], zeros) {
+					continue
+				}
+				if _, err := f.WriteAt(zeros, int64(start+i)*int64(pageSize)); err != nil {
+					return err
+				}
+				pages++
+			}
+			start, n = start+m, n-m
+		}
+		return nil
+	}
+	// Pages 0 and 1 are the meta pages, never free.
+	runStart, runLen := 0, 0
+	for id := 2; ; {
+		info, err := tx.Page(id)
+		if err != nil {
+			return 0, fmt.Errorf("scrub: %w", err)
+		}
+		if info == nil { // past the end of the data
+			break
+		}
+		if info.Type == "free" {
+			if runLen == 0 {
+				runStart = id
+			}
+			runLen++
+			id++
+			continue
+		}
+		if err := wipe(runStart, runLen); err != nil {
+			return 0, fmt.Errorf("scrub: %w", err)
+		}
+		runLen = 0
+		id += 1 + info.OverflowCount
+	}
+	if err := wipe(runStart, runLen); err != nil {
+		return 0, fmt.Errorf("scrub: %w", err)
+	}
+	if pages > 0 {
+		if err := f.Sync(); err != nil {
+			return 0, fmt.Errorf("scrub: %w", err)
+		}
 	}
 	return pages, nil
 }
