@@ -41,6 +41,62 @@ func collect[T any](fetch func(token string) ([]*T, string, json.RawMessage, err
 	return nil, nil, nil, fmt.Errorf("the list has more than %d pages", maxPages)
 }
 
+// lister is what one list command says of its pages (P) and their items
+// (T); listCommand does the rest.
+type lister[P, T any] struct {
+	// field is the JSON field of a page that holds the items.
+	field string
+	// noun names the items in the --page-size help: "secrets", "records".
+	noun string
+	// list is the client's method that fetches one page, of what the
+	// command's arguments and flags name (the of below).
+	list func(cl *client.Client, ctx context.Context, project, of string, limit int, token string) (*P, error)
+	// of is list's string argument: a secret, or a name prefix.
+	of func(args []string) string
+	// page splits a page into its items, the next token and its JSON.
+	page func(*P) ([]*T, string, json.RawMessage)
+	// raw is an item's JSON as the server sent it.
+	raw func(*T) json.RawMessage
+	// table prints the items for a person.
+	table func([]*T) error
+}
+
+// firstArg gives the list of one secret's records its SECRET argument.
+func firstArg(args []string) string { return args[0] }
+
+// listCommand makes cmd, which holds the help and the Args check, a list
+// command: a --page-size flag, every page fetched, and the items printed as
+// a table or, with -o json, in the API's shape of one page.
+func listCommand[P, T any](c *cli, cmd *cobra.Command, l lister[P, T]) *cobra.Command {
+	var pageSize int
+	cmd.RunE = c.action(func(cmd *cobra.Command, args []string) error {
+		if pageSize < 0 || pageSize > secrets.MaxPageSize {
+			return usagef("--page-size must be between 1 and %d", secrets.MaxPageSize)
+		}
+		cl, err := c.client()
+		if err != nil {
+			return err
+		}
+		items, pages, raws, err := collect(func(tok string) ([]*T, string, json.RawMessage, error) {
+			p, err := l.list(cl, c.ctx, "", l.of(args), pageSize, tok)
+			if err != nil {
+				return nil, "", nil, err
+			}
+			items, next, raw := l.page(p)
+			return items, next, raw, nil
+		}, l.raw)
+		if err != nil {
+			return err
+		}
+		if c.json() {
+			return c.printPages(l.field, pages, raws)
+		}
+		return l.table(items)
+	})
+	cmd.Flags().IntVar(&pageSize, "page-size", 0, l.noun+" per request (every page is fetched); the server's default if 0")
+	return cmd
+}
+
 func (c *cli) secretsCommand() *cobra.Command {
 	cmd := c.group("secrets", "Create, read, rotate and audit secrets",
 		`A secret is a named slot; each version is one frozen set of string values.
@@ -122,39 +178,24 @@ func (c *cli) secretsGet() *cobra.Command {
 
 func (c *cli) secretsList() *cobra.Command {
 	var prefix string
-	var pageSize int
-	cmd := &cobra.Command{
+	cmd := listCommand(c, &cobra.Command{
 		Use:     "list [--prefix P]",
 		Short:   "List the project's secrets by name",
 		Long:    "List the project's secrets in name order, fetching every page.",
 		Example: "  mobius secrets list\n  mobius secrets list --prefix openai -o json",
 		Args:    noArgs,
-		RunE: c.action(func(cmd *cobra.Command, args []string) error {
-			if pageSize < 0 || pageSize > secrets.MaxPageSize {
-				return usagef("--page-size must be between 1 and %d", secrets.MaxPageSize)
-			}
-			cl, err := c.client()
-			if err != nil {
-				return err
-			}
-			items, pages, raws, err := collect(func(tok string) ([]*client.Secret, string, json.RawMessage, error) {
-				p, err := cl.ListSecrets(c.ctx, "", prefix, pageSize, tok)
-				if err != nil {
-					return nil, "", nil, err
-				}
-				return p.Secrets, p.NextPageToken, p.Raw, nil
-			}, func(s *client.Secret) json.RawMessage { return s.Raw })
-			if err != nil {
-				return err
-			}
-			if c.json() {
-				return c.printPages("secrets", pages, raws)
-			}
-			return c.printSecretList(items)
-		}),
-	}
+	}, lister[client.SecretPage, client.Secret]{
+		field: "secrets",
+		noun:  "secrets",
+		list:  (*client.Client).ListSecrets,
+		of:    func([]string) string { return prefix },
+		page: func(p *client.SecretPage) ([]*client.Secret, string, json.RawMessage) {
+			return p.Secrets, p.NextPageToken, p.Raw
+		},
+		raw:   func(s *client.Secret) json.RawMessage { return s.Raw },
+		table: c.printSecretList,
+	})
 	cmd.Flags().StringVar(&prefix, "prefix", "", "only secrets whose name starts with this")
-	cmd.Flags().IntVar(&pageSize, "page-size", 0, "secrets per request (every page is fetched); the server's default if 0")
 	return cmd
 }
 
@@ -209,39 +250,23 @@ ENABLED version moves to DISABLED.
 }
 
 func (c *cli) secretsListVersions() *cobra.Command {
-	var pageSize int
-	cmd := &cobra.Command{
+	return listCommand(c, &cobra.Command{
 		Use:     "list-versions SECRET",
 		Short:   "List a secret's versions, newest first",
 		Long:    "List every version of a secret, newest first, with its state, the start of its SHA-256 and its keys:\nthe rotation history.",
 		Example: "  mobius secrets list-versions openai\n  mobius secrets list-versions openai -o json",
 		Args:    exactArgs("SECRET"),
-		RunE: c.action(func(cmd *cobra.Command, args []string) error {
-			if pageSize < 0 || pageSize > secrets.MaxPageSize {
-				return usagef("--page-size must be between 1 and %d", secrets.MaxPageSize)
-			}
-			cl, err := c.client()
-			if err != nil {
-				return err
-			}
-			items, pages, raws, err := collect(func(tok string) ([]*client.Version, string, json.RawMessage, error) {
-				p, err := cl.ListVersions(c.ctx, "", args[0], pageSize, tok)
-				if err != nil {
-					return nil, "", nil, err
-				}
-				return p.Versions, p.NextPageToken, p.Raw, nil
-			}, func(v *client.Version) json.RawMessage { return v.Raw })
-			if err != nil {
-				return err
-			}
-			if c.json() {
-				return c.printPages("versions", pages, raws)
-			}
-			return c.printVersionList(items)
-		}),
-	}
-	cmd.Flags().IntVar(&pageSize, "page-size", 0, "versions per request (every page is fetched); the server's default if 0")
-	return cmd
+	}, lister[client.VersionPage, client.Version]{
+		field: "versions",
+		noun:  "versions",
+		list:  (*client.Client).ListVersions,
+		of:    firstArg,
+		page: func(p *client.VersionPage) ([]*client.Version, string, json.RawMessage) {
+			return p.Versions, p.NextPageToken, p.Raw
+		},
+		raw:   func(v *client.Version) json.RawMessage { return v.Raw },
+		table: c.printVersionList,
+	})
 }
 
 // versionArg checks a version argument locally: a positive number or
@@ -254,53 +279,48 @@ func versionArg(s string) error {
 }
 
 func (c *cli) secretsGetVersion() *cobra.Command {
-	return &cobra.Command{
+	return c.onVersion(&cobra.Command{
 		Use:     "get-version SECRET VERSION",
 		Short:   "Show one version's metadata (never its values)",
 		Long:    "Show one version: its state, full SHA-256 and keys. VERSION is a number or \"current\".",
 		Example: "  mobius secrets get-version openai 3\n  mobius secrets get-version openai current -o json",
-		Args:    exactArgs("SECRET", "VERSION"),
-		RunE: c.action(func(cmd *cobra.Command, args []string) error {
-			if err := versionArg(args[1]); err != nil {
-				return err
-			}
-			cl, err := c.client()
-			if err != nil {
-				return err
-			}
-			v, err := cl.GetVersion(c.ctx, "", args[0], args[1])
-			if err != nil {
-				return err
-			}
-			return c.printVersion(v)
-		}),
-	}
+	}, func(cl *client.Client, secret, version string) (*client.Version, error) {
+		return cl.GetVersion(c.ctx, "", secret, version)
+	})
 }
 
 type versionActionFunc func(cl *client.Client, ctx context.Context, project, secret, version string, opts ...client.CallOption) (*client.Version, error)
 
 func (c *cli) versionAction(use, short, long, example string, do versionActionFunc) *cobra.Command {
-	return &cobra.Command{
+	return c.onVersion(&cobra.Command{
 		Use:     use + " SECRET VERSION",
 		Short:   short,
 		Long:    long + "\nVERSION is a number or \"current\". Prints the version as it now is.",
 		Example: example,
-		Args:    exactArgs("SECRET", "VERSION"),
-		RunE: c.action(func(cmd *cobra.Command, args []string) error {
-			if err := versionArg(args[1]); err != nil {
-				return err
-			}
-			cl, err := c.client()
-			if err != nil {
-				return err
-			}
-			v, err := do(cl, c.ctx, "", args[0], args[1])
-			if err != nil {
-				return err
-			}
-			return c.printVersion(v)
-		}),
-	}
+	}, func(cl *client.Client, secret, version string) (*client.Version, error) {
+		return do(cl, c.ctx, "", secret, version)
+	})
+}
+
+// onVersion makes cmd, which holds the help, a command on the
+// arguments SECRET VERSION that prints the version do returns.
+func (c *cli) onVersion(cmd *cobra.Command, do func(cl *client.Client, secret, version string) (*client.Version, error)) *cobra.Command {
+	cmd.Args = exactArgs("SECRET", "VERSION")
+	cmd.RunE = c.action(func(cmd *cobra.Command, args []string) error {
+		if err := versionArg(args[1]); err != nil {
+			return err
+		}
+		cl, err := c.client()
+		if err != nil {
+			return err
+		}
+		v, err := do(cl, args[0], args[1])
+		if err != nil {
+			return err
+		}
+		return c.printVersion(v)
+	})
+	return cmd
 }
 
 func (c *cli) secretsDelete() *cobra.Command {
@@ -327,39 +347,23 @@ func (c *cli) secretsDelete() *cobra.Command {
 }
 
 func (c *cli) secretsResolutions() *cobra.Command {
-	var pageSize int
-	cmd := &cobra.Command{
+	return listCommand(c, &cobra.Command{
 		Use:     "resolutions SECRET",
 		Short:   "Show the audit of resolve calls that read a secret",
 		Long:    "List every resolution of the secret by the resolve function, newest first: when, which version,\nwhich keys and the caller's run. Values are never recorded.",
 		Example: "  mobius secrets resolutions openai\n  mobius secrets resolutions openai -o json",
 		Args:    exactArgs("SECRET"),
-		RunE: c.action(func(cmd *cobra.Command, args []string) error {
-			if pageSize < 0 || pageSize > secrets.MaxPageSize {
-				return usagef("--page-size must be between 1 and %d", secrets.MaxPageSize)
-			}
-			cl, err := c.client()
-			if err != nil {
-				return err
-			}
-			items, pages, raws, err := collect(func(tok string) ([]*client.Resolution, string, json.RawMessage, error) {
-				p, err := cl.ListResolutions(c.ctx, "", args[0], pageSize, tok)
-				if err != nil {
-					return nil, "", nil, err
-				}
-				return p.Resolutions, p.NextPageToken, p.Raw, nil
-			}, func(r *client.Resolution) json.RawMessage { return r.Raw })
-			if err != nil {
-				return err
-			}
-			if c.json() {
-				return c.printPages("resolutions", pages, raws)
-			}
-			return c.printResolutionList(items)
-		}),
-	}
-	cmd.Flags().IntVar(&pageSize, "page-size", 0, "records per request (every page is fetched); the server's default if 0")
-	return cmd
+	}, lister[client.ResolutionPage, client.Resolution]{
+		field: "resolutions",
+		noun:  "records",
+		list:  (*client.Client).ListResolutions,
+		of:    firstArg,
+		page: func(p *client.ResolutionPage) ([]*client.Resolution, string, json.RawMessage) {
+			return p.Resolutions, p.NextPageToken, p.Raw
+		},
+		raw:   func(r *client.Resolution) json.RawMessage { return r.Raw },
+		table: c.printResolutionList,
+	})
 }
 
 func (c *cli) secretsDigest() *cobra.Command {
