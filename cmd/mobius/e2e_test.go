@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -13,8 +12,8 @@ import (
 	"sync"
 	"syscall"
 	"testing"
-	"time"
 
+	"github.com/mobius-secrets/mobius/internal/testsupport"
 	"github.com/mobius-secrets/mobius/pkg/client"
 	"github.com/mobius-secrets/mobius/pkg/secrets"
 )
@@ -80,124 +79,10 @@ func (u *userEnv) environ(extra map[string]string) []string {
 	return env
 }
 
-// server is a running `mobius serve` process.
-type server struct {
-	cmd      *exec.Cmd
-	endpoint string
-	exports  map[string]string // the export lines, on a first start
-	stdout   *syncBuffer
-	stderr   *syncBuffer
-	done     chan error
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// startServe starts `mobius serve` on a free port and waits until its log
-// says it is running; on a first start it also reads the export lines.
-func startServe(t *testing.T, u *userEnv, dataDir string) *server {
+// startServe starts `mobius serve` for u over dataDir, in u's work folder.
+func startServe(t *testing.T, u *userEnv, dataDir string) *testsupport.Serve {
 	t.Helper()
-	cmd := exec.Command(mobiusBin(t), "serve", "--addr", "127.0.0.1:0", "--data", dataDir)
-	cmd.Env = u.environ(nil)
-	cmd.Dir = u.work
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stderrR, stderrW, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = stderrW
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	stderrW.Close()
-	s := &server{cmd: cmd, exports: map[string]string{}, stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan error, 1)}
-	running := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderrR)
-		for sc.Scan() {
-			line := sc.Text()
-			s.stderr.Write([]byte(line + "\n"))
-			var rec struct{ Msg, Endpoint string }
-			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "mobius server is running" {
-				select {
-				case running <- rec.Endpoint:
-				default:
-				}
-			}
-		}
-	}()
-	outDone := make(chan struct{})
-	go func() {
-		defer close(outDone)
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			s.stdout.Write([]byte(sc.Text() + "\n"))
-		}
-	}()
-	go func() {
-		<-outDone
-		s.done <- cmd.Wait()
-	}()
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			cmd.Process.Kill()
-			<-s.done
-		}
-	})
-	select {
-	case s.endpoint = <-running:
-	case err := <-s.done:
-		t.Fatalf("mobius serve exited: %v\nstderr: %s", err, s.stderr.String())
-	case <-time.After(60 * time.Second):
-		t.Fatalf("mobius serve did not start\nstderr: %s", s.stderr.String())
-	}
-	// The export lines are written before the log line that says it runs.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		out := s.stdout.String()
-		if strings.Count(out, "\n") >= 3 || time.Now().After(deadline) || !strings.Contains(s.stderr.String(), "created the first API key") {
-			for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
-				if k, v, ok := strings.Cut(strings.TrimPrefix(line, "export "), "="); ok && strings.HasPrefix(line, "export ") {
-					s.exports[k] = v
-				}
-			}
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return s
-}
-
-// stop sends sig and waits for the process to end.
-func (s *server) stop(t *testing.T, sig os.Signal) error {
-	t.Helper()
-	if err := s.cmd.Process.Signal(sig); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-s.done:
-		return err
-	case <-time.After(30 * time.Second):
-		t.Fatal("mobius serve did not stop")
-		return nil
-	}
+	return testsupport.StartServe(t, mobiusBin(t), dataDir, u.environ(nil), u.work)
 }
 
 // mobius runs the CLI binary in u's work folder with env added.
@@ -238,11 +123,11 @@ func mustMobius(t *testing.T, u *userEnv, env map[string]string, args ...string)
 func TestNarrativeFlow(t *testing.T) {
 	u := newUserEnv(t)
 	srv := startServe(t, u, filepath.Join(u.home, "mobius-data"))
-	lines := strings.Split(strings.TrimSpace(srv.stdout.String()), "\n")
-	if len(lines) != 3 || srv.exports["MOBIUS_ENDPOINT"] != srv.endpoint || srv.exports["MOBIUS_PROJECT"] != "default" || !strings.HasPrefix(srv.exports["MOBIUS_API_KEY"], "mbs_") {
-		t.Fatalf("first start printed:\n%s", srv.stdout.String())
+	lines := strings.Split(strings.TrimSpace(srv.Stdout.String()), "\n")
+	if len(lines) != 3 || srv.Exports["MOBIUS_ENDPOINT"] != srv.Endpoint || srv.Exports["MOBIUS_PROJECT"] != "default" || !strings.HasPrefix(srv.Exports["MOBIUS_API_KEY"], "mbs_") {
+		t.Fatalf("first start printed:\n%s", srv.Stdout.String())
 	}
-	env := srv.exports // as after `eval` of the export lines
+	env := srv.Exports // as after `eval` of the export lines
 
 	// Register a secret and its first version.
 	mustMobius(t, u, env, "secrets", "create",
@@ -307,23 +192,23 @@ func TestNarrativeFlow(t *testing.T) {
 	}
 
 	// SIGTERM stops it gracefully; a second start prints no key.
-	if err := srv.stop(t, syscall.SIGTERM); err != nil {
-		t.Fatalf("after SIGTERM: %v\n%s", err, srv.stderr.String())
+	if err := srv.Stop(t, syscall.SIGTERM); err != nil {
+		t.Fatalf("after SIGTERM: %v\n%s", err, srv.Stderr.String())
 	}
-	if !strings.Contains(srv.stderr.String(), "mobius server stopped") {
-		t.Errorf("no shutdown log:\n%s", srv.stderr.String())
+	if !strings.Contains(srv.Stderr.String(), "mobius server stopped") {
+		t.Errorf("no shutdown log:\n%s", srv.Stderr.String())
 	}
 	again := startServe(t, u, filepath.Join(u.home, "mobius-data"))
-	if again.stdout.String() != "" || len(again.exports) != 0 || strings.Contains(again.stderr.String(), env["MOBIUS_API_KEY"]) {
-		t.Errorf("second start printed:\n%s", again.stdout.String())
+	if again.Stdout.String() != "" || len(again.Exports) != 0 || strings.Contains(again.Stderr.String(), env["MOBIUS_API_KEY"]) {
+		t.Errorf("second start printed:\n%s", again.Stdout.String())
 	}
-	env2 := map[string]string{"MOBIUS_ENDPOINT": again.endpoint, "MOBIUS_API_KEY": env["MOBIUS_API_KEY"]}
+	env2 := map[string]string{"MOBIUS_ENDPOINT": again.Endpoint, "MOBIUS_API_KEY": env["MOBIUS_API_KEY"]}
 	if out := mustMobius(t, u, env2, "secrets", "get-version", "openai", "current"); !strings.Contains(out, digest) {
 		t.Errorf("after restart:\n%s", out)
 	}
 	// No log line holds a value.
 	for _, v := range []string{"sk-...", "sk-new-...", "sk-prod-4f9a"} {
-		if strings.Contains(srv.stderr.String(), v) || strings.Contains(again.stderr.String(), v) {
+		if strings.Contains(srv.Stderr.String(), v) || strings.Contains(again.Stderr.String(), v) {
 			t.Errorf("the server log holds the value %q", v)
 		}
 	}
@@ -336,9 +221,9 @@ func TestAcknowledgedWritesSurviveSIGKILL(t *testing.T) {
 	u := newUserEnv(t)
 	data := filepath.Join(u.home, "mobius-data")
 	srv := startServe(t, u, data)
-	key := srv.exports["MOBIUS_API_KEY"]
+	key := srv.Exports["MOBIUS_API_KEY"]
 	ctx := context.Background()
-	cl := client.New(srv.endpoint, key, client.WithProject("default"))
+	cl := client.New(srv.Endpoint, key, client.WithProject("default"))
 
 	type want struct {
 		digests []string // by version number - 1
@@ -383,16 +268,16 @@ func TestAcknowledgedWritesSurviveSIGKILL(t *testing.T) {
 		t.Fatal(err)
 	}
 	expect["svc-2"].states[3] = client.StateDisabled
-	if err := srv.cmd.Process.Kill(); err != nil { // SIGKILL
+	if err := srv.Cmd.Process.Kill(); err != nil { // SIGKILL
 		t.Fatal(err)
 	}
-	<-srv.done
+	<-srv.Done()
 
 	again := startServe(t, u, data)
-	if again.stdout.String() != "" {
-		t.Errorf("restart printed %q", again.stdout.String())
+	if again.Stdout.String() != "" {
+		t.Errorf("restart printed %q", again.Stdout.String())
 	}
-	cl = client.New(again.endpoint, key, client.WithProject("default"))
+	cl = client.New(again.Endpoint, key, client.WithProject("default"))
 	if err := cl.Health(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -412,7 +297,7 @@ func TestAcknowledgedWritesSurviveSIGKILL(t *testing.T) {
 		}
 	}
 	// And the CLI reads the same.
-	out := mustMobius(t, u, map[string]string{"MOBIUS_ENDPOINT": again.endpoint, "MOBIUS_API_KEY": key}, "secrets", "list")
+	out := mustMobius(t, u, map[string]string{"MOBIUS_ENDPOINT": again.Endpoint, "MOBIUS_API_KEY": key}, "secrets", "list")
 	if strings.Count(out, "svc-") != secretsN {
 		t.Errorf("list after restart:\n%s", out)
 	}

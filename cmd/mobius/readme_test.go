@@ -37,11 +37,11 @@ func TestReadmeCurlWalkthrough(t *testing.T) {
 	script := readmeBlock(t, "## The same with curl")
 	u := newUserEnv(t)
 	srv := startServe(t, u, filepath.Join(u.data, "mobius"))
-	if len(srv.exports) != 3 {
-		t.Fatalf("first start printed exports %v", srv.exports)
+	if len(srv.Exports) != 3 {
+		t.Fatalf("first start printed exports %v", srv.Exports)
 	}
 	cmd := exec.Command("bash", "-euo", "pipefail", "-c", script)
-	cmd.Env = u.environ(srv.exports)
+	cmd.Env = u.environ(srv.Exports)
 	cmd.Dir = u.work
 	out, err := cmd.CombinedOutput()
 	if err != nil {

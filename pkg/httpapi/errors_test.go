@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mobius-secrets/mobius/internal/testsupport"
 	"github.com/mobius-secrets/mobius/pkg/secrets"
 )
 
@@ -432,7 +433,7 @@ func TestIfMatch(t *testing.T) {
 }
 
 func TestPanicIsA500(t *testing.T) {
-	logs := &syncBuffer{}
+	logs := &testsupport.SyncBuffer{}
 	h := NewHandler(nil, Options{Logger: newJSONLogger(logs)}) // a nil service panics on first use
 	r := httptest.NewRequest("GET", "/v1/projects/acme/secrets", nil)
 	r.Header.Set("Authorization", "Bearer mbs_"+strings.Repeat("a", 52))

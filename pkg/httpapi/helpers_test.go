@@ -12,31 +12,13 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
+	"github.com/mobius-secrets/mobius/internal/testsupport"
 	"github.com/mobius-secrets/mobius/pkg/keys/local"
 	"github.com/mobius-secrets/mobius/pkg/secrets"
 	"github.com/mobius-secrets/mobius/pkg/store/bolt"
 )
-
-// syncBuffer collects log output from concurrent requests.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // testServer is the API over a bolt store in a temporary folder, with an
 // all-scope key of project "acme".
@@ -48,7 +30,7 @@ type testServer struct {
 	store  *bolt.Store
 	dbPath string
 	key    string
-	logs   *syncBuffer
+	logs   *testsupport.SyncBuffer
 }
 
 func newTestServer(t *testing.T) *testServer {
@@ -66,7 +48,7 @@ func newTestServer(t *testing.T) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &testsupport.SyncBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	svc := secrets.NewService(st, w, secrets.Options{Logger: logger})
 	ts := &testServer{t: t, svc: svc, store: st, dbPath: dbPath, logs: logs}

@@ -1,7 +1,6 @@
 package resolve_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -15,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mobius-secrets/mobius/internal/testsupport"
 	"github.com/mobius-secrets/mobius/pkg/internal/awstest"
 	"github.com/mobius-secrets/mobius/pkg/keys/local"
 	"github.com/mobius-secrets/mobius/pkg/resolve"
@@ -37,25 +37,8 @@ type env struct {
 	svc   *secrets.Service
 	r     *resolve.Resolver
 	store *bolt.Store
-	logs  *syncBuffer
+	logs  *testsupport.SyncBuffer
 	now   time.Time
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // mustOpen returns a resolver over a fresh embedded store and local key,
@@ -76,7 +59,7 @@ func mustOpen(tb testing.TB, keys secrets.KeyWrapper) *env {
 		}
 		keys = w
 	}
-	e := &env{ctx: context.Background(), store: st, logs: &syncBuffer{}, now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	e := &env{ctx: context.Background(), store: st, logs: &testsupport.SyncBuffer{}, now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
 	logger := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	e.svc = secrets.NewService(st, keys, secrets.Options{Now: func() time.Time { return e.now }, Logger: logger})
 	e.r = resolve.New(e.svc, logger)

@@ -1,7 +1,6 @@
 package reliability
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -19,6 +18,7 @@ import (
 
 	bbolt "go.etcd.io/bbolt"
 
+	"github.com/mobius-secrets/mobius/internal/testsupport"
 	"github.com/mobius-secrets/mobius/pkg/httpapi"
 	"github.com/mobius-secrets/mobius/pkg/secrets"
 )
@@ -34,60 +34,18 @@ func buildMobius(t *testing.T) string {
 	return bin
 }
 
-// serveProc is one running `mobius serve`.
+// serveProc is one running `mobius serve`, with the first API key
+// (printed on the first start only).
 type serveProc struct {
-	cmd      *exec.Cmd
-	endpoint string
-	key      string // the first API key, printed on the first start only
-	done     chan error
-	stderr   *syncBuffer
+	*testsupport.Serve
+	key string
 }
 
 func startMobius(t *testing.T, bin, home, data string) *serveProc {
 	t.Helper()
-	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--data", data)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + home, "XDG_CONFIG_HOME=" + filepath.Join(home, "config"), "XDG_DATA_HOME=" + filepath.Join(home, "xdg-data")}
-	var stdout bytes.Buffer
-	cmd.Stdout = &stdout
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &serveProc{cmd: cmd, done: make(chan error, 1), stderr: &syncBuffer{}}
-	running := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			line := sc.Text()
-			p.stderr.Write([]byte(line + "\n"))
-			var rec struct{ Msg, Endpoint string }
-			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "mobius server is running" {
-				running <- rec.Endpoint
-			}
-		}
-		p.done <- cmd.Wait()
-	}()
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			cmd.Process.Kill()
-		}
-	})
-	select {
-	case p.endpoint = <-running:
-	case err := <-p.done:
-		t.Fatalf("mobius serve exited: %v\n%s", err, p.stderr)
-	case <-time.After(60 * time.Second):
-		t.Fatalf("mobius serve did not start\n%s", p.stderr)
-	}
-	for _, line := range strings.Split(stdout.String(), "\n") {
-		if v, ok := strings.CutPrefix(line, "export MOBIUS_API_KEY="); ok {
-			p.key = strings.Trim(v, `'"`)
-		}
-	}
-	return p
+	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + home, "XDG_CONFIG_HOME=" + filepath.Join(home, "config"), "XDG_DATA_HOME=" + filepath.Join(home, "xdg-data")}
+	s := testsupport.StartServe(t, bin, data, env, "")
+	return &serveProc{Serve: s, key: strings.Trim(s.Exports["MOBIUS_API_KEY"], `'"`)}
 }
 
 // ack is one acknowledged write: version n of secret name holds digest.
@@ -141,11 +99,11 @@ func TestCrashSafetySIGKILL(t *testing.T) {
 		p := startMobius(t, bin, home, data)
 		if it == 0 {
 			if p.key == "" {
-				t.Fatalf("no API key printed on the first start\n%s", p.stderr)
+				t.Fatalf("no API key printed on the first start\n%s", p.Stderr)
 			}
 			key = p.key
 		}
-		base := p.endpoint + "/v1/projects/default/secrets"
+		base := p.Endpoint + "/v1/projects/default/secrets"
 		verify(t, hc, base, key, acks, attempts)
 		ctx, cancel := context.WithCancel(context.Background())
 		var wg sync.WaitGroup
@@ -186,15 +144,15 @@ func TestCrashSafetySIGKILL(t *testing.T) {
 			}(g)
 		}
 		time.Sleep(time.Duration(50+rng.IntN(400)) * time.Millisecond)
-		p.cmd.Process.Signal(syscall.SIGKILL)
-		<-p.done
+		p.Cmd.Process.Signal(syscall.SIGKILL)
+		<-p.Done()
 		cancel()
 		wg.Wait()
 	}
 	p := startMobius(t, bin, home, data)
-	losses := verify(t, hc, p.endpoint+"/v1/projects/default/secrets", key, acks, attempts)
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	<-p.done
+	losses := verify(t, hc, p.Endpoint+"/v1/projects/default/secrets", key, acks, attempts)
+	p.Cmd.Process.Signal(syscall.SIGTERM)
+	<-p.Done()
 	db, err := bbolt.Open(filepath.Join(data, "mobius.db"), 0o600, &bbolt.Options{ReadOnly: true, Timeout: 5 * time.Second})
 	if err != nil {
 		t.Fatalf("the data file does not open: %v", err)

@@ -14,10 +14,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/mobius-secrets/mobius/internal/testsupport"
 	"github.com/mobius-secrets/mobius/pkg/httpapi"
 	"github.com/mobius-secrets/mobius/pkg/internal/awstest"
 	"github.com/mobius-secrets/mobius/pkg/keys/local"
@@ -54,24 +54,6 @@ func envDuration(name string, def time.Duration) time.Duration {
 	return def
 }
 
-// syncBuffer collects log output from concurrent requests.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // env is the service and the real handler over a store, with an all-scope
 // key of project "acme".
 type env struct {
@@ -80,7 +62,7 @@ type env struct {
 	keys   secrets.KeyWrapper
 	svc    *secrets.Service
 	h      http.Handler
-	logs   *syncBuffer
+	logs   *testsupport.SyncBuffer
 	logger *slog.Logger
 	key    string
 	dbPath string // bolt only
@@ -115,7 +97,7 @@ func newBoltEnv(t *testing.T) *env {
 // newEnv builds the service and handler over store and keys.
 func newEnv(t *testing.T, store secrets.Store, keys secrets.KeyWrapper, opts ...secrets.Options) *env {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &testsupport.SyncBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	var o secrets.Options
 	if len(opts) > 0 {

@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
+	"github.com/mobius-secrets/mobius/internal/testsupport"
 	"github.com/mobius-secrets/mobius/pkg/internal/awstest"
 	"github.com/mobius-secrets/mobius/pkg/keys/local"
 	"github.com/mobius-secrets/mobius/pkg/resolve"
@@ -91,7 +92,7 @@ func leakSweep(t *testing.T, e *env, c *canaries) (seen, outputs *bytes.Buffer) 
 	do("POST", base+"/db/versions/1/destroy", map[string]any{}).want(t, 200)
 	do("POST", base+"/db/versions/1/enable", map[string]any{}).want(t, 409)
 
-	rlogs := &syncBuffer{}
+	rlogs := &testsupport.SyncBuffer{}
 	rv := resolve.New(e.svc, slog.New(slog.NewJSONHandler(rlogs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	ctx := context.Background()
 	for _, in := range []string{

@@ -5,13 +5,13 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"sync"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	awskms "github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/mobius-secrets/mobius/internal/testsupport"
 	"github.com/mobius-secrets/mobius/pkg/internal/awstest"
 	"github.com/mobius-secrets/mobius/pkg/keys/kms"
 	"github.com/mobius-secrets/mobius/pkg/keys/local"
@@ -29,7 +29,7 @@ type env struct {
 	table   string
 	store   *dynamo.Store
 	svc     *secrets.Service
-	log     *syncBuffer
+	log     *testsupport.SyncBuffer
 	calls   *awstest.Counter // both services, "DynamoDB.X" and "KMS.X"
 	dbFault *awstest.FaultTransport
 	kmFault *awstest.FaultTransport
@@ -44,7 +44,7 @@ type envOpts struct {
 
 func newEnv(t *testing.T, b backend, o envOpts) *env {
 	t.Helper()
-	e := &env{t: t, ctx: context.Background(), table: newTable(), log: &syncBuffer{},
+	e := &env{t: t, ctx: context.Background(), table: newTable(), log: &testsupport.SyncBuffer{},
 		calls: &awstest.Counter{}, dbFault: &awstest.FaultTransport{}, kmFault: &awstest.FaultTransport{}}
 	ep := b.endpoint(t)
 	e.raw = awstest.NewDynamoClient(ep)
@@ -147,21 +147,3 @@ func (e *env) reveal(name string) (map[string]string, error) {
 func versionPK(sec *secrets.Secret) string { return "P#" + sec.Project + "#S#" + sec.ID }
 
 func versionKey(n int) string { return fmt.Sprintf("V#%010d", n) }
-
-// syncBuffer is a log sink safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
