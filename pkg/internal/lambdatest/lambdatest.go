@@ -12,12 +12,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -151,7 +153,8 @@ kill -9 0`
 func Start(tb testing.TB, bootstrap string, env []string) *Emulator {
 	tb.Helper()
 	rie := EmulatorBinary(tb)
-	addr, apiAddr := freeAddr(tb), freeAddr(tb)
+	addrs := freeAddrs(tb, 2)
+	addr, apiAddr := addrs[0], addrs[1]
 	out := &Output{}
 	cmd := exec.Command("/bin/sh", "-c", runScript, rie,
 		"--log-level", "warn",
@@ -265,14 +268,38 @@ func (e *Emulator) Contains(needles ...string) bool {
 	return false
 }
 
-func freeAddr(tb testing.TB) string {
+// freeAddrs returns n distinct loopback addresses nothing listens on. The
+// emulator binds its own address at once but the runtime API's only on the
+// first invocation, so the ports come from below the kernel's ephemeral
+// range: no outgoing connection made in the meantime can take one, and
+// holding each until all are chosen keeps them distinct.
+func freeAddrs(tb testing.TB, n int) []string {
 	tb.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
+	low := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if v, err := strconv.Atoi(f[0]); err == nil {
+				low = v
+			}
+		}
 	}
-	defer l.Close()
-	return l.Addr().String()
+	const base = 10000
+	if low <= base+n {
+		tb.Fatalf("the ephemeral port range starts at %d; freeAddrs needs ports below it above %d", low, base)
+	}
+	var addrs []string
+	for tries := 0; len(addrs) < n; tries++ {
+		if tries == 1000 {
+			tb.Fatalf("no free loopback port in %d-%d after %d tries", base, low-1, tries)
+		}
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(base+rand.IntN(low-base))))
+		if err != nil {
+			continue
+		}
+		defer l.Close()
+		addrs = append(addrs, l.Addr().String())
+	}
+	return addrs
 }
 
 // EnvValue returns the value of key in env (KEY=value entries), failing the
