@@ -10,7 +10,7 @@ BENCH_COUNT ?= 6
 BENCH_TIME  ?= 1s
 BENCH_OUT   ?= bench.txt
 
-COLDSTART_N ?= 20
+COLDSTART_N ?= 100
 
 .PHONY: bench bench-size benchstat coldstart
 
