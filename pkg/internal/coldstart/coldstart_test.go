@@ -11,7 +11,6 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -93,7 +92,6 @@ func TestColdStart(t *testing.T) {
 		t.Fatalf("-coldstart.n=%d: want at least 1", *rounds)
 	}
 	ctx := context.Background()
-	root := lambdatest.ModuleRoot(t)
 	moto := awstest.StartMoto(t)
 	endpoint, counter := startCounter(t, moto)
 
@@ -109,22 +107,7 @@ func TestColdStart(t *testing.T) {
 	}
 
 	event := func(name string, edit func(map[string]any)) []byte {
-		b, err := os.ReadFile(filepath.Join(root, "infra", "events", name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var ev map[string]any
-		if err := json.Unmarshal(b, &ev); err != nil {
-			t.Fatal(err)
-		}
-		if h, ok := ev["headers"].(map[string]any); ok && h["authorization"] != nil {
-			h["authorization"] = "Bearer " + apiKey
-		}
-		if edit != nil {
-			edit(ev)
-		}
-		out, _ := json.Marshal(ev)
-		return out
+		return lambdatest.Event(t, name, apiKey, edit)
 	}
 	apiStatus := func(want int, contains string) func([]byte) bool {
 		return func(body []byte) bool {

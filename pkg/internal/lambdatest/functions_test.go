@@ -30,15 +30,6 @@ const (
 	sampleValue  = "sk-example-not-a-real-key" // the value in infra/events/api-create.json
 )
 
-func readEvent(t *testing.T, root, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(root, "infra", "events", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
 // apiResponse is the part of an HTTP API 2.0 response the tests read.
 type apiResponse struct {
 	StatusCode int               `json:"statusCode"`
@@ -57,7 +48,6 @@ type fnError struct {
 // events of infra/events.
 func TestFunctionsUnderEmulator(t *testing.T) {
 	ctx := context.Background()
-	root := lambdatest.ModuleRoot(t)
 	moto := awstest.StartMoto(t)
 
 	apiEnv := lambdatest.FunctionEnv(t, "ApiFunction", moto, awstest.Region)
@@ -88,18 +78,7 @@ func TestFunctionsUnderEmulator(t *testing.T) {
 	// The API, through HTTP API 2.0 events.
 	callAPI := func(t *testing.T, event string, edit func(map[string]any)) apiResponse {
 		t.Helper()
-		var ev map[string]any
-		if err := json.Unmarshal(readEvent(t, root, event), &ev); err != nil {
-			t.Fatal(err)
-		}
-		if h, ok := ev["headers"].(map[string]any); ok && h["authorization"] != nil {
-			h["authorization"] = "Bearer " + apiKey
-		}
-		if edit != nil {
-			edit(ev)
-		}
-		payload, _ := json.Marshal(ev)
-		status, body := api.Invoke(t, payload)
+		status, body := api.Invoke(t, lambdatest.Event(t, event, apiKey, edit))
 		var r apiResponse
 		if status != 200 || json.Unmarshal(body, &r) != nil || r.StatusCode == 0 {
 			t.Fatalf("%s: emulator status %d, body %s\noutput:\n%s", event, status, body, api.Output.String())
@@ -190,7 +169,7 @@ func TestFunctionsUnderEmulator(t *testing.T) {
 		t.Run("resolve "+c.name, func(t *testing.T) {
 			payload := []byte(c.payload)
 			if c.event != "" {
-				payload = readEvent(t, root, c.event)
+				payload = lambdatest.Event(t, c.event, "", nil)
 			}
 			body, fe := invoke(t, payload)
 			if fe != nil {
@@ -239,7 +218,7 @@ func TestFunctionsUnderEmulator(t *testing.T) {
 		t.Run("resolve "+c.name, func(t *testing.T) {
 			payload := []byte(c.payload)
 			if c.event != "" {
-				payload = readEvent(t, root, c.event)
+				payload = lambdatest.Event(t, c.event, "", nil)
 			}
 			body, fe := invoke(t, payload)
 			if fe == nil {

@@ -28,6 +28,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awskms "github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/mobius-secrets/mobius/internal/testsupport"
 	"github.com/mobius-secrets/mobius/pkg/internal/awstest"
 	"github.com/mobius-secrets/mobius/pkg/keys/kms"
 	"github.com/mobius-secrets/mobius/pkg/secrets"
@@ -107,24 +108,9 @@ func Cleanup() {
 	}
 }
 
-// Output collects what a process writes, safely for concurrent writers.
-type Output struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (o *Output) Write(p []byte) (int, error) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.b.Write(p)
-}
-
-// String returns everything written so far.
-func (o *Output) String() string {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.b.String()
-}
+// Output collects what the emulator and the function write, safely for
+// concurrent writers.
+type Output = testsupport.SyncBuffer
 
 // Emulator is one function running under aws-lambda-rie on 127.0.0.1.
 type Emulator struct {
@@ -300,6 +286,32 @@ func freeAddrs(tb testing.TB, n int) []string {
 		addrs = append(addrs, l.Addr().String())
 	}
 	return addrs
+}
+
+// Event returns the sample event infra/events/name (the ones `sam local
+// invoke` uses) with its bearer token, if it has one, replaced by apiKey,
+// then edited by edit when edit is not nil.
+func Event(tb testing.TB, name, apiKey string, edit func(map[string]any)) []byte {
+	tb.Helper()
+	b, err := os.ReadFile(filepath.Join(ModuleRoot(tb), "infra", "events", name))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var ev map[string]any
+	if err := json.Unmarshal(b, &ev); err != nil {
+		tb.Fatalf("%s: %v", name, err)
+	}
+	if h, ok := ev["headers"].(map[string]any); ok && h["authorization"] != nil && apiKey != "" {
+		h["authorization"] = "Bearer " + apiKey
+	}
+	if edit != nil {
+		edit(ev)
+	}
+	out, err := json.Marshal(ev)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return out
 }
 
 // EnvValue returns the value of key in env (KEY=value entries), failing the
