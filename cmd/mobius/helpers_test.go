@@ -100,13 +100,19 @@ type result struct {
 // them: nothing leaks in from the machine.
 func runCLI(t *testing.T, env map[string]string, stdin string, args ...string) result {
 	t.Helper()
+	return runCLIFrom(t, env, strings.NewReader(stdin), args...)
+}
+
+// runCLIFrom is runCLI with stdin read from r.
+func runCLIFrom(t *testing.T, env map[string]string, stdin io.Reader, args ...string) result {
+	t.Helper()
 	full := map[string]string{"HOME": t.TempDir(), "TZ": "UTC"}
 	full["XDG_CONFIG_HOME"] = filepath.Join(full["HOME"], "config")
 	for k, v := range env {
 		full[k] = v
 	}
 	var out, errb bytes.Buffer
-	code := run(context.Background(), args, func(k string) string { return full[k] }, strings.NewReader(stdin), &out, &errb)
+	code := run(context.Background(), args, func(k string) string { return full[k] }, stdin, &out, &errb)
 	return result{code: code, stdout: out.String(), stderr: errb.String()}
 }
 

@@ -84,24 +84,29 @@ func (c *cli) keysList() *cobra.Command {
 }
 
 func (c *cli) keysRevoke() *cobra.Command {
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:     "revoke ID",
 		Short:   "Revoke an API key",
-		Long:    "Revoke an API key by its ID (key_...). It stops working at once.",
+		Long:    "Revoke an API key by its ID (key_...). The server that takes the request refuses it at once,\nevery other instance within 30 seconds. This cannot be undone. At a terminal it asks\nfirst; --yes does not.",
 		Example: "  mobius keys revoke key_01JD3Z8Q6Y7W2V5T4S3R2Q1P0N",
 		Args:    exactArgs("ID"),
-		RunE: c.action(func(cmd *cobra.Command, args []string) error {
-			cl, err := c.client()
-			if err != nil {
-				return err
-			}
-			if err := cl.RevokeAPIKey(c.ctx, "", args[0]); err != nil {
-				return err
-			}
-			if !c.json() {
-				fmt.Fprintf(c.stdout, "Revoked API key %s.\n", args[0])
-			}
-			return nil
-		}),
 	}
+	confirm := c.irreversible(cmd)
+	cmd.RunE = c.action(func(cmd *cobra.Command, args []string) error {
+		cl, err := c.client()
+		if err != nil {
+			return err
+		}
+		if err := confirm(fmt.Sprintf("Revoke API key %s? Every request that uses it will be refused.", args[0])); err != nil {
+			return err
+		}
+		if err := cl.RevokeAPIKey(c.ctx, "", args[0]); err != nil {
+			return err
+		}
+		if !c.json() {
+			fmt.Fprintf(c.stdout, "Revoked API key %s.\n", args[0])
+		}
+		return nil
+	})
+	return cmd
 }

@@ -111,9 +111,7 @@ Reads return metadata only: no command ever prints a value.`)
 		c.versionAction("disable-version", "Disable a version",
 			"An ENABLED version becomes DISABLED; the secret then has no current version until one is enabled.",
 			"  mobius secrets disable-version openai 3", (*client.Client).DisableVersion),
-		c.versionAction("destroy-version", "Purge a version's values for good",
-			"The version's ciphertext is purged and it becomes DESTROYED. This cannot be undone;\nits metadata stays for audit.",
-			"  mobius secrets destroy-version openai 1", (*client.Client).DestroyVersion),
+		c.secretsDestroyVersion(),
 		c.secretsDelete(), c.secretsResolutions(), c.secretsDigest(),
 	)
 	return cmd
@@ -323,27 +321,56 @@ func (c *cli) onVersion(cmd *cobra.Command, do func(cl *client.Client, secret, v
 	return cmd
 }
 
+// secretsDestroyVersion is the one version action that cannot be undone,
+// so at a terminal it asks first.
+func (c *cli) secretsDestroyVersion() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "destroy-version SECRET VERSION",
+		Short: "Purge a version's values for good",
+		Long: `The version's ciphertext is purged and it becomes DESTROYED. This cannot be undone;
+its metadata stays for audit. At a terminal it asks first; --yes does not.
+VERSION is a number or "current". Prints the version as it now is.`,
+		Example: "  mobius secrets destroy-version openai 1\n  mobius secrets destroy-version openai 1 --yes",
+	}
+	confirm := c.irreversible(cmd)
+	return c.onVersion(cmd, func(cl *client.Client, secret, version string) (*client.Version, error) {
+		what := "version " + version
+		if version == "current" {
+			what = "the current version"
+		}
+		if err := confirm(fmt.Sprintf("Destroy %s of secret %q? Its values are purged for good.", what, secret)); err != nil {
+			return nil, err
+		}
+		return cl.DestroyVersion(c.ctx, "", secret, version)
+	})
+}
+
 func (c *cli) secretsDelete() *cobra.Command {
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:     "delete SECRET",
 		Short:   "Delete a secret, destroying every version",
-		Long:    "Delete a secret: every version is destroyed and the name is freed. This cannot be undone.",
-		Example: "  mobius secrets delete openai",
+		Long:    "Delete a secret: every version is destroyed and the name is freed. This cannot be undone.\nAt a terminal it asks first; --yes does not.",
+		Example: "  mobius secrets delete openai\n  mobius secrets delete openai --yes",
 		Args:    exactArgs("SECRET"),
-		RunE: c.action(func(cmd *cobra.Command, args []string) error {
-			cl, err := c.client()
-			if err != nil {
-				return err
-			}
-			if err := cl.DeleteSecret(c.ctx, "", args[0]); err != nil {
-				return err
-			}
-			if !c.json() {
-				fmt.Fprintf(c.stdout, "Deleted secret %q; every version is destroyed.\n", args[0])
-			}
-			return nil
-		}),
 	}
+	confirm := c.irreversible(cmd)
+	cmd.RunE = c.action(func(cmd *cobra.Command, args []string) error {
+		cl, err := c.client()
+		if err != nil {
+			return err
+		}
+		if err := confirm(fmt.Sprintf("Delete secret %q and destroy every version? This cannot be undone.", args[0])); err != nil {
+			return err
+		}
+		if err := cl.DeleteSecret(c.ctx, "", args[0]); err != nil {
+			return err
+		}
+		if !c.json() {
+			fmt.Fprintf(c.stdout, "Deleted secret %q; every version is destroyed.\n", args[0])
+		}
+		return nil
+	})
+	return cmd
 }
 
 func (c *cli) secretsResolutions() *cobra.Command {
