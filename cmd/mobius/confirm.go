@@ -10,6 +10,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
+
+	"github.com/mobius-secrets/mobius/pkg/client"
 )
 
 // stdinIsTerminal reports whether r is a terminal. Only then do the
@@ -57,4 +59,28 @@ func (c *cli) irreversible(cmd *cobra.Command) func(question string) error {
 		}
 		return errAborted
 	}
+}
+
+// removal makes cmd, which holds the help and takes one argument, a
+// command that cannot be undone: at a terminal it asks question(arg) first,
+// then runs do and, unless -o json (the API answers 204), prints done(arg).
+func (c *cli) removal(cmd *cobra.Command, question, done func(arg string) string, do func(cl *client.Client, arg string) error) *cobra.Command {
+	confirm := c.irreversible(cmd)
+	cmd.RunE = c.action(func(cmd *cobra.Command, args []string) error {
+		cl, err := c.client()
+		if err != nil {
+			return err
+		}
+		if err := confirm(question(args[0])); err != nil {
+			return err
+		}
+		if err := do(cl, args[0]); err != nil {
+			return err
+		}
+		if !c.json() {
+			fmt.Fprintln(c.stdout, done(args[0]))
+		}
+		return nil
+	})
+	return cmd
 }

@@ -91,22 +91,10 @@ func (c *cli) keysRevoke() *cobra.Command {
 		Example: "  mobius keys revoke key_01JD3Z8Q6Y7W2V5T4S3R2Q1P0N",
 		Args:    exactArgs("ID"),
 	}
-	confirm := c.irreversible(cmd)
-	cmd.RunE = c.action(func(cmd *cobra.Command, args []string) error {
-		cl, err := c.client()
-		if err != nil {
-			return err
-		}
-		if err := confirm(fmt.Sprintf("Revoke API key %s? Every request that uses it will be refused.", args[0])); err != nil {
-			return err
-		}
-		if err := cl.RevokeAPIKey(c.ctx, "", args[0]); err != nil {
-			return err
-		}
-		if !c.json() {
-			fmt.Fprintf(c.stdout, "Revoked API key %s.\n", args[0])
-		}
-		return nil
-	})
-	return cmd
+	return c.removal(cmd,
+		func(id string) string {
+			return fmt.Sprintf("Revoke API key %s? Every request that uses it will be refused.", id)
+		},
+		func(id string) string { return fmt.Sprintf("Revoked API key %s.", id) },
+		func(cl *client.Client, id string) error { return cl.RevokeAPIKey(c.ctx, "", id) })
 }

@@ -353,24 +353,12 @@ func (c *cli) secretsDelete() *cobra.Command {
 		Example: "  mobius secrets delete openai\n  mobius secrets delete openai --yes",
 		Args:    exactArgs("SECRET"),
 	}
-	confirm := c.irreversible(cmd)
-	cmd.RunE = c.action(func(cmd *cobra.Command, args []string) error {
-		cl, err := c.client()
-		if err != nil {
-			return err
-		}
-		if err := confirm(fmt.Sprintf("Delete secret %q and destroy every version? This cannot be undone.", args[0])); err != nil {
-			return err
-		}
-		if err := cl.DeleteSecret(c.ctx, "", args[0]); err != nil {
-			return err
-		}
-		if !c.json() {
-			fmt.Fprintf(c.stdout, "Deleted secret %q; every version is destroyed.\n", args[0])
-		}
-		return nil
-	})
-	return cmd
+	return c.removal(cmd,
+		func(name string) string {
+			return fmt.Sprintf("Delete secret %q and destroy every version? This cannot be undone.", name)
+		},
+		func(name string) string { return fmt.Sprintf("Deleted secret %q; every version is destroyed.", name) },
+		func(cl *client.Client, name string) error { return cl.DeleteSecret(c.ctx, "", name) })
 }
 
 func (c *cli) secretsResolutions() *cobra.Command {
