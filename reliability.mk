@@ -6,6 +6,9 @@
 
 GO       ?= go
 FUZZTIME ?= 30s
+# How long the fuzzer may shrink each new input; Go's default of 60s can spend
+# a whole short run minimising, with no inputs executed meanwhile.
+FUZZMINIMIZETIME ?= 5s
 # package:target of every fuzz target.
 FUZZ_TARGETS ?= \
 	./pkg/secrets:FuzzCanonical \
@@ -27,7 +30,7 @@ fuzz:
 	for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; name=$${t##*:}; \
 		echo "== $$name ($$pkg, $(FUZZTIME))"; \
-		if out=$$($(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg 2>&1); then \
+		if out=$$($(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME) $$pkg 2>&1); then \
 			execs=$$(echo "$$out" | grep -o 'execs: [0-9]*' | tail -1 | cut -d' ' -f2); \
 			echo "$$name: $${execs:-?} execs"; \
 			summary="$$summary$$name $$pkg $${execs:-?}\n"; \
