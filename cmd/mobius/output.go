@@ -9,6 +9,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/mobius-secrets/mobius/pkg/client"
 )
@@ -33,14 +35,20 @@ func (t *table) row(cells ...string) {
 
 func (t *table) flush() error { return t.tw.Flush() }
 
-// cell keeps a table cell on one line and out of the column syntax.
+// cell keeps a table cell on one line and out of the column syntax, and
+// keeps what the server stored from driving the terminal: whitespace
+// controls become spaces, every other control character (C0, DEL, C1:
+// escape sequences, bells) becomes U+FFFD.
 func cell(s string) string {
 	if s == "" {
 		return "-"
 	}
 	return strings.Map(func(r rune) rune {
-		if r == '\t' || r == '\n' || r == '\r' {
+		switch {
+		case r == '\t' || r == '\n' || r == '\r':
 			return ' '
+		case unicode.IsControl(r):
+			return utf8.RuneError
 		}
 		return r
 	}, s)

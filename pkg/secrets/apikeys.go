@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -39,7 +40,7 @@ func (s *Service) CreateAPIKey(ctx context.Context, project, name string, scopes
 	if !ValidProject(project) {
 		return nil, "", FieldErrorf(Invalid, "project", "project must be 1-64 characters of A-Z a-z 0-9 _ -, starting with a letter or digit")
 	}
-	if !utf8.ValidString(name) || utf8.RuneCountInString(name) > MaxNameLen || strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+	if !utf8.ValidString(name) || utf8.RuneCountInString(name) > MaxNameLen || strings.ContainsFunc(name, unicode.IsControl) {
 		return nil, "", FieldErrorf(Invalid, "name", "name must be at most %d printable characters", MaxNameLen)
 	}
 	if len(scopes) == 0 {

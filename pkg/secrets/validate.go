@@ -1,6 +1,8 @@
 package secrets
 
 import (
+	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -84,7 +86,17 @@ func validateDescription(d string) error {
 	if utf8.RuneCountInString(d) > MaxDescriptionLen {
 		return FieldErrorf(Invalid, "description", "description must be at most %d characters", MaxDescriptionLen)
 	}
+	if strings.ContainsFunc(d, textControl) {
+		return FieldErrorf(Invalid, "description", "description must not contain control characters other than tab and line breaks")
+	}
 	return nil
+}
+
+// textControl reports the control characters (C0, DEL, C1) that free text
+// may not hold: they can drive the terminal of whoever reads it (escape
+// sequences, bells). Tab and line breaks are text.
+func textControl(r rune) bool {
+	return unicode.IsControl(r) && r != '\t' && r != '\n' && r != '\r'
 }
 
 // ValidateValues checks a values object and returns its canonical form.

@@ -97,3 +97,32 @@ func TestErrorHelpers(t *testing.T) {
 		t.Error("ErrorCode of foreign/nil errors")
 	}
 }
+
+func TestValidateDescription(t *testing.T) {
+	for _, c := range []struct {
+		d  string
+		ok bool
+	}{
+		{"", true},
+		{"OpenAI key used by the summarizer.", true},
+		{"line one\nline two\r\n\tindented", true},
+		{"café ☕ 日本 \u2028", true},
+		{strings.Repeat("é", MaxDescriptionLen), true},
+		{strings.Repeat("é", MaxDescriptionLen+1), false},
+		{"\xff", false},
+		{"esc \x1b[2J", false},
+		{"bell \a", false},
+		{"nul \x00", false},
+		{"del \x7f", false},
+		{"csi \u009b2K", false},
+		{"nel \u0085", false},
+	} {
+		err := validateDescription(c.d)
+		if (err == nil) != c.ok {
+			t.Errorf("validateDescription(%q) = %v, want ok=%v", c.d, err, c.ok)
+		}
+		if err != nil && ErrorField(err) != "description" {
+			t.Errorf("validateDescription(%q): field %q", c.d, ErrorField(err))
+		}
+	}
+}

@@ -1,0 +1,48 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"unicode"
+)
+
+// What the server stored is shown, never obeyed: control characters in a
+// description (stored before the server refused them, or by another
+// server) or a resolution's run cannot drive the reader's terminal.
+func TestTablesDoNotPassControlCharacters(t *testing.T) {
+	hostile := "ok\x1b[2K\x1b[1ACurrent version:  99\x1b]52;c;cHduZWQ=\a\u009b2K\x7f\x00end"
+	secret := map[string]any{
+		"id": "sec_01ARZ3NDEKTSV4RRFFQ69G5FAV", "name": "db", "description": hostile, "project": "default",
+		"current_version": 1, "latest_version": 1, "created_at": "2026-11-28T10:00:00Z", "updated_at": "2026-11-28T10:00:00Z",
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		switch r.URL.Path {
+		case "/v1/projects/default/secrets":
+			json.NewEncoder(w).Encode(map[string]any{"secrets": []any{secret}, "next_page_token": ""})
+		case "/v1/projects/default/secrets/db":
+			json.NewEncoder(w).Encode(secret)
+		case "/v1/projects/default/secrets/db/resolutions":
+			json.NewEncoder(w).Encode(map[string]any{"resolutions": []any{map[string]any{
+				"version": 1, "keys": []string{"password"}, "resolved_at": "2026-11-28T10:00:00Z",
+				"run": map[string]string{"id": hostile},
+			}}, "next_page_token": ""})
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	env := map[string]string{"MOBIUS_ENDPOINT": srv.URL, "MOBIUS_API_KEY": "mbs_test", "MOBIUS_PROJECT": "default"}
+	for _, args := range [][]string{{"secrets", "get", "db"}, {"secrets", "list"}, {"secrets", "resolutions", "db"}} {
+		out := mustRun(t, env, args...)
+		if !strings.Contains(out, "ok") {
+			t.Errorf("%v: the description is not shown:\n%s", args, out)
+		}
+		if i := strings.IndexFunc(out, func(r rune) bool { return unicode.IsControl(r) && r != '\n' }); i >= 0 {
+			t.Errorf("%v: control character %q at %d in\n%q", args, out[i:i+1], i, out)
+		}
+	}
+}
