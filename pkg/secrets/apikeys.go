@@ -91,6 +91,9 @@ func (s *Service) Authenticate(ctx context.Context, key string) (*APIKey, error)
 	if _, err := keyEncoding.DecodeString(key[len(APIKeyPrefix):]); err != nil {
 		return nil, Errorf(Unauthorized, "the API key is malformed")
 	}
+	// A revocation through this Service after this point keeps the key
+	// out of the cache, even if the read below still finds it.
+	revocations := s.revocations.Load()
 	k, err := s.store.GetAPIKeyByHash(ctx, hash)
 	if ErrorCode(err) == NotFound {
 		return nil, Errorf(Unauthorized, "the API key is unknown or revoked")
@@ -106,11 +109,15 @@ func (s *Service) Authenticate(ctx context.Context, key string) (*APIKey, error)
 	// not a read and two writes.
 	now := s.Now()
 	if k.LastUsedAt.IsZero() || now.Sub(k.LastUsedAt) >= LastUsedInterval {
-		if err := s.store.TouchAPIKey(ctx, k.Project, k.ID, now); err == nil {
+		err := s.store.TouchAPIKey(ctx, k.Project, k.ID, now)
+		switch {
+		case err == nil:
 			k.LastUsedAt = now
+		case ErrorCode(err) == NotFound: // revoked since the read above
+			return nil, Errorf(Unauthorized, "the API key is unknown or revoked")
 		}
 	}
-	s.auth.put(hash, k)
+	s.auth.putIf(hash, k, func() bool { return s.revocations.Load() == revocations })
 	return k, nil
 }
 
@@ -131,6 +138,10 @@ func (s *Service) RevokeAPIKey(ctx context.Context, project, id string) error {
 	if err != nil {
 		return err
 	}
+	// Count first, then empty the cache: an authentication that read the
+	// key before the delete either sees the count change and does not
+	// cache it, or cached it already and is removed here.
+	s.revocations.Add(1)
 	s.auth.removeIf(func(k *APIKey) bool { return k.ID == id && k.Project == project })
 	return nil
 }

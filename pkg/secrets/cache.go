@@ -25,7 +25,11 @@ func newTTLCache[V any](max int, ttl time.Duration, now func() time.Time, onEvic
 	return &ttlCache[V]{ttl: ttl, max: max, now: now, items: make(map[string]ttlItem[V]), onEvict: onEvict}
 }
 
-func (c *ttlCache[V]) get(k string) (V, bool) {
+func (c *ttlCache[V]) get(k string) (V, bool) { return c.getWith(k, nil) }
+
+// getWith is get, returning f(value) computed under the cache's lock (when
+// f is not nil): a copy the caller owns, which eviction cannot touch.
+func (c *ttlCache[V]) getWith(k string, f func(V) V) (V, bool) {
 	var zero V
 	if c == nil || c.max <= 0 {
 		return zero, false
@@ -40,10 +44,17 @@ func (c *ttlCache[V]) get(k string) (V, bool) {
 		c.dropLocked(k, it)
 		return zero, false
 	}
+	if f != nil {
+		return f(it.v), true
+	}
 	return it.v, true
 }
 
-func (c *ttlCache[V]) put(k string, v V) {
+func (c *ttlCache[V]) put(k string, v V) { c.putIf(k, v, nil) }
+
+// putIf is put, done only if ok (when not nil) holds. ok runs under the
+// cache's lock, so a removeIf cannot fall between the check and the put.
+func (c *ttlCache[V]) putIf(k string, v V, ok func() bool) {
 	if c == nil || c.max <= 0 {
 		if c != nil && c.onEvict != nil {
 			c.onEvict(v)
@@ -52,6 +63,12 @@ func (c *ttlCache[V]) put(k string, v V) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if ok != nil && !ok() {
+		if c.onEvict != nil {
+			c.onEvict(v)
+		}
+		return
+	}
 	now := c.now()
 	if old, ok := c.items[k]; ok {
 		c.dropLocked(k, old)

@@ -1,6 +1,7 @@
 package secrets
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -62,7 +63,9 @@ func (s *Service) open(ctx context.Context, sec *Secret, n int, v *Version) ([]b
 	ad := AssociatedData(sec.Project, sec.ID, n)
 	sum := sha256.Sum256(append(ad, env.WrappedKey...))
 	ck := string(sum[:])
-	dek, ok := s.dekc.get(ck)
+	// A cached key comes out as a copy: the cache zeroes its own when the
+	// entry expires or is evicted, which may happen while this one is used.
+	dek, ok := s.dekc.getWith(ck, bytes.Clone)
 	if !ok {
 		dek, err = s.keys.UnwrapDataKey(ctx, env.WrappedKey, ec)
 		if err != nil {
@@ -71,12 +74,9 @@ func (s *Service) open(ctx context.Context, sec *Secret, n int, v *Version) ([]b
 			}
 			return nil, keyError(err)
 		}
-		// The cache owns (and eventually zeroes) its copy.
-		cp := append([]byte(nil), dek...)
-		clear(dek)
-		dek = cp
-		defer func() { s.dekc.put(ck, dek) }()
+		s.dekc.put(ck, bytes.Clone(dek)) // the cache owns (and eventually zeroes) its copy
 	}
+	defer clear(dek)
 	pt, err := env.Open(dek, ad)
 	if err != nil {
 		return nil, s.integrity(v, err)

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/big"
 	"strconv"
+	"sync/atomic"
 	"time"
 )
 
@@ -39,6 +40,9 @@ type Service struct {
 	tries int
 	auth  *ttlCache[*APIKey]
 	dekc  *ttlCache[[]byte]
+	// revocations counts the keys revoked through this Service, so that an
+	// authentication that read a key before its revocation does not cache it.
+	revocations atomic.Uint64
 }
 
 // NewService returns a Service over store and keys.

@@ -41,6 +41,7 @@ var ServiceCases = []ServiceCase{
 	{"ConcurrentRotations", testSvcConcurrentRotations},
 	{"ConcurrentCreates", testSvcConcurrentCreates},
 	{"APIKeyLastUsed", testSvcAPIKeyLastUsed},
+	{"RevokeDuringAuthentication", testSvcRevokeDuringAuth},
 }
 
 // RunService runs every ServiceCase as a subtest, each on a fresh store.
@@ -500,4 +501,63 @@ func testSvcAPIKeyLastUsed(t *testing.T, e *ServiceEnv) {
 	auth("a use within the interval", first)
 	now = now.Add(time.Second)
 	auth("a use one interval later", now)
+}
+
+// pausingStore holds a key lookup after its read until released, as a slow
+// store would, so that a revocation can land between the read and what the
+// authentication does with it.
+type pausingStore struct {
+	secrets.Store
+	read, release chan struct{} // set for the next lookup only
+}
+
+func (p *pausingStore) GetAPIKeyByHash(ctx context.Context, hash string) (*secrets.APIKey, error) {
+	k, err := p.Store.GetAPIKeyByHash(ctx, hash)
+	if p.read != nil {
+		read, release := p.read, p.release
+		p.read, p.release = nil, nil
+		close(read)
+		<-release
+	}
+	return k, err
+}
+
+// testSvcRevokeDuringAuth: a key revoked through a server while
+// one of its requests is authenticating there is refused by that server
+// from then on; the request in flight is refused too when it still had
+// to record the key's use.
+func testSvcRevokeDuringAuth(t *testing.T, e *ServiceEnv) {
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	ps := &pausingStore{Store: e.Store}
+	svc := secrets.NewService(ps, nil, secrets.Options{Now: func() time.Time { return now }})
+	for _, recent := range []bool{false, true} {
+		k, key, err := svc.CreateAPIKey(e.Ctx, e.Project, fmt.Sprintf("recent-%v", recent), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if recent {
+			// A use recorded a moment ago (so the next authentication
+			// writes nothing), and no longer in the auth cache.
+			if _, err := svc.Authenticate(e.Ctx, key); err != nil {
+				t.Fatal(err)
+			}
+			now = now.Add(time.Minute)
+		}
+		read, release := make(chan struct{}), make(chan struct{})
+		ps.read, ps.release = read, release
+		inflight := make(chan error, 1)
+		go func() { _, err := svc.Authenticate(e.Ctx, key); inflight <- err }()
+		<-read
+		if err := svc.RevokeAPIKey(e.Ctx, e.Project, k.ID); err != nil {
+			t.Fatal(err)
+		}
+		close(release)
+		err = <-inflight
+		if !recent && secrets.ErrorCode(err) != secrets.Unauthorized {
+			t.Errorf("the request in flight during the revocation: %v, want Unauthorized", err)
+		}
+		if _, err := svc.Authenticate(e.Ctx, key); secrets.ErrorCode(err) != secrets.Unauthorized {
+			t.Errorf("recent use %v: a request after the revocation: %v, want Unauthorized", recent, err)
+		}
+	}
 }

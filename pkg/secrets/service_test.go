@@ -1,0 +1,63 @@
+package secrets_test
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/mobius-secrets/mobius/pkg/keys/local"
+	"github.com/mobius-secrets/mobius/pkg/secrets"
+	"github.com/mobius-secrets/mobius/pkg/store/bolt"
+)
+
+// Concurrent reveals through a data-key cache too small for them evict one
+// another's keys all the time; every reveal still decrypts (an evicted key
+// is zeroed, which must not reach a reveal still using it).
+func TestConcurrentRevealsWithASmallKeyCache(t *testing.T) {
+	st, err := bolt.Open(filepath.Join(t.TempDir(), "mobius.db"), bolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	kek := make([]byte, 32)
+	rand.Read(kek)
+	w, err := local.New(kek)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := secrets.NewService(st, w, secrets.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), DataKeyCacheSize: 2})
+	ctx := context.Background()
+	const n = 8
+	for i := range n {
+		if _, err := svc.CreateSecret(ctx, "acme", secrets.CreateSecretInput{Name: fmt.Sprintf("s%d", i), Values: map[string]string{"k": fmt.Sprint(i)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const goroutines, each = 16, 1000
+	errs := make(chan error, goroutines*each)
+	var wg sync.WaitGroup
+	for g := range goroutines {
+		wg.Go(func() {
+			for j := range each {
+				name := fmt.Sprintf("s%d", (g+j)%n)
+				got, err := svc.Reveal(ctx, "acme", []string{name})
+				if err == nil && got[name].Values["k"] != name[1:] {
+					err = fmt.Errorf("%s revealed %q", name, got[name].Values["k"])
+				}
+				if err != nil {
+					errs <- err
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	if len(errs) > 0 {
+		t.Fatalf("%d of %d reveals failed on untampered data; first: %v", len(errs), goroutines*each, <-errs)
+	}
+}
