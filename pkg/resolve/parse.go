@@ -56,6 +56,20 @@ func (t *Template) Refs() []Ref {
 
 // Render returns the string with every reference replaced by value(ref)
 // and every escape `$${` turned into `${`.
+// Len is the length in bytes of what Render would return, without building
+// it.
+func (t *Template) Len(value func(Ref) string) int {
+	n := 0
+	for _, p := range t.parts {
+		if p.ref != nil {
+			n += len(value(*p.ref))
+		} else {
+			n += len(p.lit)
+		}
+	}
+	return n
+}
+
 func (t *Template) Render(value func(Ref) string) string {
 	var b strings.Builder
 	for _, p := range t.parts {

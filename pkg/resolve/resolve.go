@@ -177,12 +177,14 @@ func (r *Resolver) resolve(ctx context.Context, ev Event) (*Result, []string, er
 	refs := map[Ref]bool{}
 	bad := map[string]string{} // reference text -> failure
 	count := 0
+	var templated []*node // the strings that hold a reference
 	root, err := decodeTree(ev.Input, MaxDepth, func(n *node) error {
 		if !strings.Contains(n.text, "${") {
 			return nil
 		}
 		t, mal := Parse(n.text)
 		n.tmpl = t
+		templated = append(templated, n)
 		for _, m := range mal {
 			bad[m.Text] = "malformed: " + m.Reason
 		}
@@ -236,6 +238,18 @@ func (r *Resolver) resolve(ctx context.Context, ev Event) (*Result, []string, er
 		return nil, nil, failure(bad)
 	}
 
+	// The output holds at least the substituted strings themselves (JSON
+	// escaping only lengthens them): refuse before building any of it when
+	// they alone pass the limit, as 1,000 references to one 64 KiB value
+	// (64 MB) in a 17 KB input would.
+	value := func(ref Ref) string { return revealed[ref.Name].Values[ref.Key] }
+	least := 0
+	for _, n := range templated {
+		if least += n.tmpl.Len(value); least > MaxOutputBytes {
+			return nil, nil, errorf(TypeBadRequest, "the substituted output would be more than %d bytes; the limit is %d", least, MaxOutputBytes)
+		}
+	}
+
 	// Substitute.
 	var buf bytes.Buffer
 	buf.Grow(len(ev.Input))
@@ -243,7 +257,7 @@ func (r *Resolver) resolve(ctx context.Context, ev Event) (*Result, []string, er
 		if n.tmpl == nil {
 			return n.text
 		}
-		return n.tmpl.Render(func(ref Ref) string { return revealed[ref.Name].Values[ref.Key] })
+		return n.tmpl.Render(value)
 	})
 	if buf.Len() > MaxOutputBytes {
 		return nil, nil, errorf(TypeBadRequest, "the substituted output would be %d bytes; the limit is %d", buf.Len(), MaxOutputBytes)

@@ -309,6 +309,31 @@ func TestOutputLimit(t *testing.T) {
 	if re.Type != "BadRequest" || !strings.HasPrefix(re.Message, "the substituted output would be ") {
 		t.Errorf("got %v", re)
 	}
+
+	// 1,000 references to it in one string: a 17 KB input whose output
+	// would be 60 MB. It is refused before any of the output is built.
+	one, _ := json.Marshal(map[string]string{"s": strings.Repeat("${secret:big.k}", 1000)})
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	_, err = e.resolve("acme", string(one))
+	runtime.ReadMemStats(&after)
+	if re := asError(t, err); re.Type != "BadRequest" || !strings.HasPrefix(re.Message, "the substituted output would be ") {
+		t.Fatalf("got %v", re)
+	}
+	if n := after.TotalAlloc - before.TotalAlloc; n > resolve.MaxOutputBytes {
+		t.Errorf("refusing a %d-byte input allocated %d bytes: the output was built before its size was checked", len(one), n)
+	}
+
+	// Just under the limit in substituted values still resolves.
+	fits := make([]string, resolve.MaxOutputBytes/(60<<10)-2)
+	for i := range fits {
+		fits[i] = "${secret:big.k}"
+	}
+	in, _ = json.Marshal(fits)
+	if _, err := e.resolve("acme", string(in)); err != nil {
+		t.Fatalf("%d references to a 60 KiB value: %v", len(fits), err)
+	}
 }
 
 func TestDecodeEvent(t *testing.T) {
