@@ -32,6 +32,7 @@ func TestValuesInputErrorsAreUsageErrorsBeforeAnyRequest(t *testing.T) {
 		"malformed.json":   "{\"a\": \"${" + canary + "}\"}",
 		"unclosed.json":    "{\"a\": \"${ENV\"\n}",
 		"ok.json":          "{\"api_key\": \"" + canary + "-${ENV}\"}",
+		"latin1.json":      "{\n\"a\": \"caf\xe9\"\n}",
 	}
 	for name, content := range files {
 		writeFile(t, dir, name, content)
@@ -51,12 +52,14 @@ func TestValuesInputErrorsAreUsageErrorsBeforeAnyRequest(t *testing.T) {
 		{"a number value", []string{"secrets", "update", "a", "--file", f("number.json")}, `number.json:3: the value of "port" must be a string`},
 		{"a nested value", []string{"secrets", "create", "--name", "a", "--file", f("nested.json")}, `nested.json:1: the value of "db" must be a string`},
 		{"a duplicate key", []string{"secrets", "create", "--name", "a", "--file", f("dup.json")}, `dup.json:3: key "a" appears twice`},
+		{"invalid UTF-8 in a file", []string{"secrets", "create", "--name", "a", "--file", f("latin1.json")}, "latin1.json:2: not valid UTF-8 text"},
+		{"invalid UTF-8 inline", []string{"secrets", "digest", "--values", "{\"a\":\"\xff\"}"}, "--values: not valid UTF-8 text"},
 		{"a malformed reference", []string{"secrets", "create", "--name", "a", "--file", f("malformed.json")}, "malformed.json:1: malformed variable reference"},
 		{"an unclosed reference", []string{"secrets", "create", "--name", "a", "--file", f("unclosed.json"), "--var", "ENV=x"}, "unclosed.json:1: ${ is not closed"},
 		{"invalid inline JSON", []string{"secrets", "create", "--name", "a", "--values", `{"api_key":"` + canary}, "--values is not valid JSON"},
 		{"an inline non-string", []string{"secrets", "create", "--name", "a", "--values", `{"api_key":true}`}, `--values: the value of "api_key" must be a string`},
 		{"an inline non-object", []string{"secrets", "update", "a", "--values", `"` + canary + `"`}, "--values: the values must be a JSON object"},
-		{"--values and --file", []string{"secrets", "create", "--name", "a", "--values", `{"a":"b"}`, "--file", f("ok.json")}, "none of the others can be"},
+		{"--values and --file", []string{"secrets", "create", "--name", "a", "--values", `{"a":"b"}`, "--file", f("ok.json")}, "give either --values or --file, not both"},
 		{"--var without --file", []string{"secrets", "create", "--name", "a", "--values", `{"a":"b"}`, "--var", "ENV=x"}, "--var applies to --file only"},
 		{"a missing file", []string{"secrets", "create", "--name", "a", "--file", f("absent.json")}, "absent.json: no such file or directory"},
 		{"no values", []string{"secrets", "create", "--name", "a"}, "give the values with --file FILE or --values JSON"},
@@ -68,6 +71,8 @@ func TestValuesInputErrorsAreUsageErrorsBeforeAnyRequest(t *testing.T) {
 		{"an extra argument", []string{"secrets", "list", "extra"}, "takes no arguments"},
 		{"an unknown flag", []string{"secrets", "list", "--nope"}, "unknown flag: --nope"},
 		{"an unknown command", []string{"secrets", "nope"}, `unknown command "nope"`},
+		{"a typo in a command, then its flags", []string{"secrets", "craete", "--name", "a", "--values", `{"a":"b"}`}, `unknown command "craete" for "mobius secrets"; did you mean create?`},
+		{"a typo in a group", []string{"secret", "list"}, `unknown command "secret" for "mobius"; did you mean secrets?`},
 		{"an unknown output", []string{"secrets", "list", "-o", "yaml"}, `invalid --output "yaml"`},
 		{"a bad flag value", []string{"secrets", "list", "--page-size", "many"}, "invalid argument"},
 	}

@@ -58,6 +58,7 @@ Exit status: 0 success, 1 API or network error, 2 usage error.`,
 		SilenceUsage:  true,
 		Version:       version,
 	}
+	asGroup(root)
 	root.SetVersionTemplate("mobius {{.Version}}\n")
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error { return &usageError{msg: err.Error()} })
 	root.CompletionOptions.HiddenDefaultCmd = false
@@ -88,17 +89,28 @@ Exit status: 0 success, 1 API or network error, 2 usage error.`,
 // group returns a command that only holds subcommands: alone it prints its
 // help; with an unknown subcommand it is a usage error.
 func (c *cli) group(use, short, long string) *cobra.Command {
-	return &cobra.Command{
-		Use:   use,
-		Short: short,
-		Long:  long,
-		Args:  cobra.ArbitraryArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(args) > 0 {
-				return usagef("unknown command %q for %q", args[0], cmd.CommandPath())
-			}
+	cmd := &cobra.Command{Use: use, Short: short, Long: long}
+	asGroup(cmd)
+	return cmd
+}
+
+// asGroup makes cmd answer as a group: alone it prints its help; with an
+// unknown subcommand it says so, suggesting the nearest ones, whatever
+// flags follow (so "secrets craete --name x" is about "craete", not
+// "--name").
+func asGroup(cmd *cobra.Command) {
+	cmd.Args = cobra.ArbitraryArgs
+	cmd.FParseErrWhitelist = cobra.FParseErrWhitelist{UnknownFlags: true}
+	cmd.SuggestionsMinimumDistance = 2
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if len(args) == 0 {
 			return cmd.Help()
-		},
+		}
+		msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+		if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+			msg += "; did you mean " + strings.Join(s, " or ") + "?"
+		}
+		return usagef("%s (see %s --help)", msg, cmd.CommandPath())
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 )
@@ -35,7 +36,6 @@ func (v *valuesInput) addFlags(cmd *cobra.Command) {
 	f.StringVar(&v.inline, "values", "", `values as a JSON object, e.g. '{"api_key":"sk-..."}' (prefer --file)`)
 	f.StringVar(&v.file, "file", "", `read the values object from a JSON file ("-" for standard input)`)
 	f.StringArrayVar(&v.vars, "var", nil, "replace ${VAR} in --file with VALUE (VAR=VALUE, repeatable)")
-	cmd.MarkFlagsMutuallyExclusive("values", "file")
 }
 
 // given reports whether the command line gives values at all.
@@ -201,6 +201,9 @@ func parseValues(data []byte, name string) (map[string]string, error) {
 		}
 		return fmt.Sprintf("%s:%d", name, 1+bytes.Count(data[:min(int(off), len(data))], []byte("\n")))
 	}
+	if !utf8.Valid(data) {
+		return nil, usagef("%s: not valid UTF-8 text", where(int64(utf8Prefix(data))))
+	}
 	var probe any
 	if err := json.Unmarshal(data, &probe); err != nil {
 		var se *json.SyntaxError
@@ -250,4 +253,17 @@ func shorten(s string, n int) string {
 		return s
 	}
 	return string(r[:n]) + "…"
+}
+
+// utf8Prefix is the length of the longest valid UTF-8 prefix of b.
+func utf8Prefix(b []byte) int {
+	n := 0
+	for n < len(b) {
+		r, size := utf8.DecodeRune(b[n:])
+		if r == utf8.RuneError && size <= 1 {
+			break
+		}
+		n += size
+	}
+	return n
 }

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/mobius-secrets/mobius/pkg/secrets"
 )
@@ -41,6 +42,11 @@ func (s *server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error
 func decodeJSON(body []byte, v any) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return secrets.Errorf(secrets.Invalid, "the request body is empty; send a JSON object")
+	}
+	// encoding/json would turn invalid bytes into U+FFFD, storing (and
+	// digesting) something other than what was sent.
+	if !utf8.Valid(body) {
+		return secrets.Errorf(secrets.Invalid, "the request body is not valid UTF-8, as JSON must be")
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
@@ -103,31 +109,44 @@ func jsonType(goType string) string {
 }
 
 // decodeValues decodes a values object: nil if absent or null; Invalid
-// (field "values") if it is not an object of strings. No message quotes a
-// value.
+// (field "values") if it is not an object of strings or names a key twice
+// (RFC 8785 and I-JSON need unique names; the last would silently win). No
+// message quotes a value.
 func decodeValues(raw json.RawMessage) (map[string]string, error) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
 		return nil, nil
 	}
 	notObject := secrets.FieldErrorf(secrets.Invalid, "values", "values must be an object whose values are strings")
-	if raw[0] != '{' {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
 		return nil, notObject
 	}
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &fields); err != nil {
-		return nil, notObject
-	}
-	out := make(map[string]string, len(fields))
-	for k, v := range fields {
+	out := map[string]string{}
+	for dec.More() {
+		kt, err := dec.Token()
+		if err != nil {
+			return nil, notObject
+		}
+		k, _ := kt.(string)
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return nil, notObject
+		}
 		if len(v) == 0 || v[0] != '"' {
 			return nil, secrets.FieldErrorf(secrets.Invalid, "values", "values must be strings: the value of key %q is not a string", truncate(k, 40))
+		}
+		if _, dup := out[k]; dup {
+			return nil, secrets.FieldErrorf(secrets.Invalid, "values", "key %q appears more than once in values", truncate(k, 40))
 		}
 		var str string
 		if err := json.Unmarshal(v, &str); err != nil {
 			return nil, notObject
 		}
 		out[k] = str
+	}
+	if t, err := dec.Token(); err != nil || t != json.Delim('}') {
+		return nil, notObject
 	}
 	return out, nil
 }
