@@ -16,6 +16,9 @@ type fileConfig struct {
 	Endpoint string `json:"endpoint,omitempty"`
 	Project  string `json:"project,omitempty"`
 	APIKey   string `json:"api_key,omitempty"`
+	// Data is the data folder of the local server that wrote the file (its
+	// key belongs to that server's store).
+	Data string `json:"data,omitempty"`
 }
 
 // configDir returns the per-user config folder, as os.UserConfigDir does but

@@ -306,3 +306,84 @@ func TestAcknowledgedWritesSurviveSIGKILL(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// The CLI config file follows the server it was written for: a second
+// server on another data folder leaves it alone, a restart on another
+// port updates its endpoint, and a first start takes it over once the
+// folder it was written for is gone.
+func TestConfigFollowsItsServer(t *testing.T) {
+	u := newUserEnv(t)
+	cfgFile := filepath.Join(u.config, "mobius", "config.json")
+	saved := func() fileConfig {
+		t.Helper()
+		b, err := os.ReadFile(cfgFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var c fileConfig
+		if err := json.Unmarshal(b, &c); err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	// Only the config file tells the CLI where to go.
+	listWorks := func(when string) {
+		t.Helper()
+		if r := mobius(t, u, nil, "secrets", "list"); r.code != 0 {
+			t.Fatalf("%s: secrets list with the config file: exit %d %s", when, r.code, r.stderr)
+		}
+	}
+	dataA, dataB, dataC := filepath.Join(u.home, "a"), filepath.Join(u.home, "b"), filepath.Join(u.home, "c")
+
+	a := startServe(t, u, dataA)
+	if c := saved(); c.Endpoint != a.Endpoint || c.APIKey != a.Exports["MOBIUS_API_KEY"] || c.Data != dataA {
+		t.Fatalf("first start saved %+v", c)
+	}
+	listWorks("first server")
+
+	b := startServe(t, u, dataB)
+	if b.Exports["MOBIUS_API_KEY"] == "" {
+		t.Fatal("the second server printed no key")
+	}
+	if c := saved(); c.Endpoint != a.Endpoint || c.Data != dataA {
+		t.Errorf("a second server on another data folder rewrote the config: %+v", c)
+	}
+	if !strings.Contains(b.Stderr.String(), "left the CLI config file as it is") {
+		t.Errorf("the second server did not say why it left the config:\n%s", b.Stderr.String())
+	}
+	listWorks("with a second server running")
+
+	if err := a.Stop(t, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	a2 := startServe(t, u, dataA) // on another free port
+	if a2.Endpoint == a.Endpoint {
+		t.Fatalf("restarted on the same endpoint %s; the test needs another", a.Endpoint)
+	}
+	if c := saved(); c.Endpoint != a2.Endpoint || c.APIKey != a.Exports["MOBIUS_API_KEY"] {
+		t.Errorf("a restart on another port left the config at %+v, want endpoint %s", c, a2.Endpoint)
+	}
+	listWorks("after a restart on another port")
+
+	if err := b.Stop(t, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	startServe(t, u, dataB)
+	if c := saved(); c.Endpoint != a2.Endpoint {
+		t.Errorf("a restart of the other server took the config: %+v", c)
+	}
+
+	// Once the first server's folder is gone, a new server's first start
+	// takes the config over.
+	if err := a2.Stop(t, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(dataA); err != nil {
+		t.Fatal(err)
+	}
+	cs := startServe(t, u, dataC)
+	if c := saved(); c.Endpoint != cs.Endpoint || c.APIKey != cs.Exports["MOBIUS_API_KEY"] || c.Data != dataC {
+		t.Errorf("a first start after the old folder was removed saved %+v", c)
+	}
+	listWorks("after the takeover")
+}

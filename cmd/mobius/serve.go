@@ -5,11 +5,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
 
 	"github.com/spf13/cobra"
 
 	"github.com/mobius-secrets/mobius/pkg/app"
+	"github.com/mobius-secrets/mobius/pkg/secrets"
 )
 
 func (c *cli) serveCommand() *cobra.Command {
@@ -29,7 +32,9 @@ prints, each on its own line,
   export MOBIUS_API_KEY=...
 
 (the key only this once) and saves them in the per-user config file
-($XDG_CONFIG_HOME/mobius/config.json), so "mobius secrets list" works next.
+($XDG_CONFIG_HOME/mobius/config.json), so "mobius secrets list" works next,
+unless that file belongs to a server of another data folder that still exists.
+A later start on another address updates the endpoint in the file it wrote.
 
 With MOBIUS_STORE=dynamodb (and MOBIUS_TABLE, MOBIUS_KMS_KEY_ID and the AWS SDK's
 variables) it serves DynamoDB and KMS instead. Logs are JSON lines on standard
@@ -82,12 +87,9 @@ func (c *cli) serve(cfg app.Config, logger *slog.Logger) error {
 		}
 		if created {
 			fmt.Fprintf(c.stdout, "export MOBIUS_ENDPOINT=%s\nexport MOBIUS_PROJECT=%s\nexport MOBIUS_API_KEY=%s\n", endpoint, app.DefaultProject, key)
-			path, err := saveConfig(c.getenv, fileConfig{Endpoint: endpoint, Project: app.DefaultProject, APIKey: key})
-			if err != nil {
-				logger.Warn("could not save the CLI config file; use the export lines above", "error", err.Error())
-			} else {
-				logger.Info("saved the endpoint, project and first API key for the CLI", "config", path)
-			}
+		}
+		if cfg.Store == app.StoreBolt {
+			c.rememberServer(ctx, a.Service, endpoint, cfg.DataDir, key, logger)
 		}
 		logger.Info("mobius server is running", "endpoint", endpoint, "store", cfg.Store, "data", cfg.DataDir, "version", version)
 	})
@@ -119,4 +121,74 @@ func endpointOf(ln net.Addr) string {
 		host, port = h, p
 	}
 	return "http://" + net.JoinHostPort(host, port)
+}
+
+// rememberServer keeps the CLI config file pointing at this server when
+// the file is this server's to write. On a first start (firstKey set) it
+// saves the endpoint, project and key, unless the file belongs to the
+// server of another data folder that still exists: that one is left as it
+// is, so a second server does not take the CLI away from the first. On a
+// later start it updates the endpoint when the file's key is a key of this
+// store, so a restart on another port keeps the CLI working.
+func (c *cli) rememberServer(ctx context.Context, svc *secrets.Service, endpoint, dataDir, firstKey string, logger *slog.Logger) {
+	if abs, err := filepath.Abs(dataDir); err == nil {
+		dataDir = abs
+	}
+	path, _ := configPath(c.getenv)
+	old, err := loadConfig(c.getenv)
+	if err != nil {
+		logger.Warn("could not read the CLI config file; left as it is", "config", path, "error", errorLine(err))
+		return
+	}
+	var next fileConfig
+	switch {
+	case firstKey != "":
+		if old != nil && old.APIKey != "" && old.Data != "" && old.Data != dataDir && dirExists(old.Data) {
+			logger.Warn("left the CLI config file as it is: it belongs to the server of another data folder; use the export lines above, or remove the file to make this server the CLI's default",
+				"config", path, "its_data", old.Data)
+			return
+		}
+		next = fileConfig{Endpoint: endpoint, Project: app.DefaultProject, APIKey: firstKey, Data: dataDir}
+	case old == nil || old.APIKey == "" || (old.Endpoint == endpoint && old.Data == dataDir):
+		return
+	case !keyOfStore(ctx, svc, old):
+		return
+	default:
+		next = *old
+		next.Endpoint, next.Data = endpoint, dataDir
+	}
+	if _, err := saveConfig(c.getenv, next); err != nil {
+		logger.Warn("could not save the CLI config file; use the export lines or set MOBIUS_ENDPOINT", "config", path, "error", err.Error())
+		return
+	}
+	if firstKey != "" {
+		logger.Info("saved the endpoint, project and first API key for the CLI", "config", path)
+	} else {
+		logger.Info("updated the endpoint in the CLI config file", "config", path, "endpoint", endpoint)
+	}
+}
+
+// keyOfStore reports whether cfg's API key is a key of cfg's project in
+// svc's store. It reads the key list (no use is recorded).
+func keyOfStore(ctx context.Context, svc *secrets.Service, cfg *fileConfig) bool {
+	project := cfg.Project
+	if project == "" {
+		project = app.DefaultProject
+	}
+	keys, err := svc.ListAPIKeys(ctx, project)
+	if err != nil {
+		return false
+	}
+	hash := secrets.HashAPIKey(cfg.APIKey)
+	for _, k := range keys {
+		if k.Hash == hash {
+			return true
+		}
+	}
+	return false
+}
+
+func dirExists(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.IsDir()
 }
