@@ -558,3 +558,21 @@ func TestEveryCommandHasHelp(t *testing.T) {
 		t.Errorf("secrets create --help does not recommend --file:\n%s", r.stdout)
 	}
 }
+
+// A project the key cannot see answers as a missing one; the CLI says the
+// usual cause.
+func TestAnotherProjectsKeyIsExplained(t *testing.T) {
+	ts := newTestServer(t)
+	env := ts.env()
+	env["MOBIUS_PROJECT"] = "acme" // the key is default's
+	r := runCLI(t, env, "", "secrets", "list")
+	want := `error: Not Found (404): project "acme" not found (an API key sees only its own project: check --project or MOBIUS_PROJECT)` + "\n"
+	if r.code != 1 || r.stderr != want {
+		t.Fatalf("exit %d, stderr %q, want %q", r.code, r.stderr, want)
+	}
+	// A missing secret in the key's own project gets no such hint.
+	r = runCLI(t, ts.env(), "", "secrets", "get", "nope")
+	if r.code != 1 || strings.Contains(r.stderr, "own project") {
+		t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
+	}
+}

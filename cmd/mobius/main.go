@@ -13,6 +13,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -79,6 +80,12 @@ func errorLine(err error) string {
 	var ce *client.ConnError
 	if errors.As(err, &ce) {
 		return ce.Error() + ` (is the server running? Start one with "mobius serve", or set --endpoint or MOBIUS_ENDPOINT)`
+	}
+	// The API answers a project the key cannot see exactly as a missing
+	// one; the usual cause is a key of another project.
+	var ae *client.Error
+	if errors.As(err, &ae) && ae.Status == 404 && strings.HasPrefix(ae.Message, "project ") {
+		return oneLine(err.Error()) + " (an API key sees only its own project: check --project or MOBIUS_PROJECT)"
 	}
 	return oneLine(err.Error())
 }

@@ -34,9 +34,13 @@ type call struct {
 func (s *server) authorize(r *http.Request, info *reqInfo, scope string, vis visibility) (*call, error) {
 	project := r.PathValue("project")
 	info.project = truncate(project, secrets.MaxProjectLen)
-	token, ok := bearer(r.Header.Get("Authorization"))
-	if !ok {
+	h := r.Header.Get("Authorization")
+	token, ok := bearer(h)
+	switch {
+	case !ok && strings.TrimSpace(h) == "":
 		return nil, secrets.Errorf(secrets.Unauthorized, "missing API key: send the header Authorization: Bearer <key>")
+	case !ok: // never quoted: it may hold a credential
+		return nil, secrets.Errorf(secrets.Unauthorized, "the Authorization header must be \"Bearer <key>\" (an API key of the project)")
 	}
 	key, err := s.svc.Authenticate(r.Context(), token)
 	if err != nil {

@@ -121,6 +121,32 @@ func TestAuth(t *testing.T) {
 	}
 }
 
+// A 401 says what to send: no header is a missing key; another scheme is
+// named as the problem, without echoing the header (it may hold a secret).
+func TestAuthMessages(t *testing.T) {
+	ts := newTestServer(t)
+	for _, c := range []struct{ header, want string }{
+		{"", "missing API key: send the header Authorization: Bearer <key>"},
+		{"Basic " + ts.key, `the Authorization header must be "Bearer <key>" (an API key of the project)`},
+		{ts.key, `the Authorization header must be "Bearer <key>" (an API key of the project)`},
+	} {
+		rq := req{method: "GET", path: "/v1/projects/acme/secrets", header: map[string]string{}}
+		if c.header != "" {
+			rq.header["Authorization"] = c.header
+		}
+		r := ts.serve(rq)
+		if r.Status != 401 {
+			t.Fatalf("%q: status %d", c.header, r.Status)
+		}
+		if e := r.apiError(t); e.Message != c.want {
+			t.Errorf("%q: message %q, want %q", c.header, e.Message, c.want)
+		}
+		if strings.Contains(string(r.Body), ts.key) {
+			t.Errorf("%q: the answer echoes the key", c.header)
+		}
+	}
+}
+
 // A key of one project learns nothing about another: a request there gets
 // the very body a request for a missing object does.
 func TestForeignProjectIndistinguishable(t *testing.T) {
