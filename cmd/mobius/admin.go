@@ -28,7 +28,7 @@ and KMS with MOBIUS_STORE=dynamodb, MOBIUS_TABLE and MOBIUS_KMS_KEY_ID.`)
 // storeError turns a failure to open the store into one clear line.
 func storeError(err error, cfg app.Config) error {
 	if errors.Is(err, bolt.ErrInUse) {
-		return fmt.Errorf("the data folder %s is in use by a running mobius server: stop it first, or create the key through the API with \"mobius keys create\"", cfg.DataDir)
+		return fmt.Errorf("the data folder %s is in use by a running mobius server: stop it first (for a project that already has a key with keys:admin, \"mobius keys create\" works while it runs)", cfg.DataDir)
 	}
 	return err
 }
@@ -37,11 +37,10 @@ func storeError(err error, cfg app.Config) error {
 // input is a usage error.
 func domainError(err error) error {
 	code := secrets.ErrorCode(err)
-	msg := fmt.Sprintf("%s: %s", code, secrets.ErrorMessage(err))
-	if code == secrets.Invalid {
-		return usagef("%s", msg)
+	if code == secrets.Invalid { // checked here, not by an API: no status to name
+		return usagef("%s", secrets.ErrorMessage(err))
 	}
-	return errors.New(msg)
+	return fmt.Errorf("%s: %s", code, secrets.ErrorMessage(err))
 }
 
 func (c *cli) adminCreateKey() *cobra.Command {

@@ -488,7 +488,7 @@ func TestAdminCreateKey(t *testing.T) {
 	})
 	t.Run("an unknown scope", func(t *testing.T) {
 		r := runCLI(t, nil, "", "admin", "create-key", "--project", "acme", "--scopes", "root", "--data", data)
-		if r.code != 2 || !strings.Contains(r.stderr, "unknown scope") {
+		if r.code != 2 || r.stderr != "error: unknown scope \"root\"; scopes are secrets:read, secrets:write, keys:admin\n" {
 			t.Errorf("exit %d %q", r.code, r.stderr)
 		}
 	})

@@ -340,6 +340,11 @@ func TestConfigFollowsItsServer(t *testing.T) {
 		t.Fatalf("first start saved %+v", c)
 	}
 	listWorks("first server")
+	// A second server on the same folder says what is wrong, in one line.
+	if r := mobius(t, u, nil, "serve", "--addr", "127.0.0.1:0", "--data", dataA); r.code != 1 ||
+		!strings.HasPrefix(r.stderr, "error: the data folder "+dataA+" is in use by another mobius server") || strings.Count(r.stderr, "\n") != 1 {
+		t.Errorf("serve on a folder in use: exit %d, stderr %q", r.code, r.stderr)
+	}
 
 	b := startServe(t, u, dataB)
 	if b.Exports["MOBIUS_API_KEY"] == "" {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/mobius-secrets/mobius/pkg/app"
 	"github.com/mobius-secrets/mobius/pkg/secrets"
+	"github.com/mobius-secrets/mobius/pkg/store/bolt"
 )
 
 func (c *cli) serveCommand() *cobra.Command {
@@ -70,6 +72,9 @@ error; SIGINT or SIGTERM stops it gracefully.`,
 // port already in use.
 func (c *cli) serve(cfg app.Config, logger *slog.Logger) error {
 	a, err := app.New(c.ctx, cfg, logger)
+	if errors.Is(err, bolt.ErrInUse) {
+		return fmt.Errorf("the data folder %s is in use by another mobius server: stop it, or give this one another folder with --data", cfg.DataDir)
+	}
 	if err != nil {
 		return err
 	}
