@@ -2,12 +2,27 @@ package httpapi
 
 import (
 	"net/http"
+	"slices"
+
+	"github.com/mobius-secrets/mobius/pkg/secrets"
 )
 
 func (s *server) createAPIKey(r *http.Request, c *call) (reply, error) {
 	var in CreateAPIKeyRequest
 	if err := decodeJSON(c.body, &in); err != nil {
 		return reply{}, err
+	}
+	// A key grants no more than it holds, so keys:admin alone cannot mint
+	// a key that reads or writes secrets. Unknown scopes are the service's
+	// 400.
+	want := in.Scopes
+	if len(want) == 0 {
+		want = []string{secrets.ScopeRead}
+	}
+	for _, sc := range want {
+		if slices.Contains(secrets.AllScopes, sc) && !c.key.HasScope(sc) {
+			return reply{}, secrets.Errorf(secrets.Forbidden, "an API key can grant only scopes it holds itself; this one lacks %s", sc)
+		}
 	}
 	k, key, err := s.svc.CreateAPIKey(r.Context(), c.project, in.Name, in.Scopes)
 	if err != nil {

@@ -71,6 +71,8 @@ func TestAuth(t *testing.T) {
 	readKey := ts.newKey("acme", secrets.ScopeRead)
 	writeKey := ts.newKey("acme", secrets.ScopeWrite)
 	otherKey := ts.newKey("other", secrets.AllScopes...)
+	adminKey := ts.newKey("acme", secrets.ScopeKeyAdmin)
+	adminReadKey := ts.newKey("acme", secrets.ScopeKeyAdmin, secrets.ScopeRead)
 	unknownKey := "mbs_" + strings.Repeat("a", 52)
 
 	for _, c := range []struct {
@@ -100,6 +102,11 @@ func TestAuth(t *testing.T) {
 		{"write key may not list keys", "GET", "/v1/projects/acme/api-keys", "Bearer " + writeKey, nil, 403},
 		{"read key may not create keys", "POST", "/v1/projects/acme/api-keys", "Bearer " + readKey, map[string]any{"name": "x"}, 403},
 		{"write key may not revoke keys", "DELETE", "/v1/projects/acme/api-keys/key_01ARZ3NDEKTSV4RRFFQ69G5FAV", "Bearer " + writeKey, nil, 403},
+		{"keys:admin alone may not grant secrets:write", "POST", "/v1/projects/acme/api-keys", "Bearer " + adminKey, map[string]any{"name": "x", "scopes": []string{"secrets:write"}}, 403},
+		{"keys:admin alone may not grant the default secrets:read", "POST", "/v1/projects/acme/api-keys", "Bearer " + adminKey, map[string]any{"name": "x"}, 403},
+		{"keys:admin may grant keys:admin", "POST", "/v1/projects/acme/api-keys", "Bearer " + adminKey, map[string]any{"name": "x", "scopes": []string{"keys:admin"}}, 201},
+		{"keys:admin with read may grant read", "POST", "/v1/projects/acme/api-keys", "Bearer " + adminReadKey, map[string]any{"name": "x", "scopes": []string{"secrets:read"}}, 201},
+		{"an unknown scope is 400 before 403", "POST", "/v1/projects/acme/api-keys", "Bearer " + adminKey, map[string]any{"name": "x", "scopes": []string{"root"}}, 400},
 		{"write key may update", "PATCH", "/v1/projects/acme/secrets/db", "Bearer " + writeKey, map[string]any{"description": "x"}, 200},
 	} {
 		t.Run(c.name, func(t *testing.T) {
