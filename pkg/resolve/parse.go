@@ -87,12 +87,25 @@ func (t *Template) Render(value func(Ref) string) string {
 // left as it is. Every reference that starts with `${secret:` but is not
 // well formed is returned in malformed, in order of appearance.
 func Parse(s string) (t *Template, malformed []Malformed) {
+	t, malformed, _ = parse(s, -1)
+	return t, malformed
+}
+
+// parse is Parse that stops, reporting over, once s holds more than limit
+// references, well formed or not (no limit if negative), so one huge
+// string costs no more than the limit's worth of parts.
+func parse(s string, limit int) (t *Template, malformed []Malformed, over bool) {
 	t = &Template{}
+	seen := 0
+	found := func() bool {
+		seen++
+		return limit >= 0 && seen > limit
+	}
 	if !strings.Contains(s, "${") {
 		if s != "" {
 			t.parts = []part{{lit: s}}
 		}
-		return t, nil
+		return t, nil, false
 	}
 	var lit strings.Builder
 	flush := func() {
@@ -108,6 +121,9 @@ func Parse(s string) (t *Template, malformed []Malformed) {
 			i += len(escapeSeq)
 		case strings.HasPrefix(s[i:], refOpen):
 			end := strings.IndexByte(s[i+len(refOpen):], '}')
+			if found() {
+				return t, malformed, true
+			}
 			if end < 0 {
 				malformed = append(malformed, Malformed{Text: shorten(s[i:]), Reason: "unterminated: no closing }"})
 				i = len(s)
@@ -129,7 +145,7 @@ func Parse(s string) (t *Template, malformed []Malformed) {
 		}
 	}
 	flush()
-	return t, malformed
+	return t, malformed, false
 }
 
 func parseRef(body string) (Ref, string) {

@@ -182,7 +182,10 @@ func (r *Resolver) resolve(ctx context.Context, ev Event) (*Result, []string, er
 		if !strings.Contains(n.text, "${") {
 			return nil
 		}
-		t, mal := Parse(n.text)
+		t, mal, over := parse(n.text, MaxReferences-count)
+		if over {
+			return errorf(TypeBadRequest, "input holds more than %d secret references", MaxReferences)
+		}
 		n.tmpl = t
 		templated = append(templated, n)
 		for _, m := range mal {

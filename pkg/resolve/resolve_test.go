@@ -590,4 +590,16 @@ func TestTooManyReferencesStopsEarly(t *testing.T) {
 	if big > small+4*uint64(len(large)) {
 		t.Errorf("50,000 references allocated %d bytes, 1,001 allocated %d: the decoding did not stop at the limit", big, small)
 	}
+
+	// The same in one string: the parse of that string stops there too.
+	one, _ := json.Marshal(map[string]string{"s": strings.Repeat("${secret:db.user}", 60_000)})
+	if len(one) > resolve.MaxInputBytes {
+		t.Fatalf("the test input is %d bytes, over the limit", len(one))
+	}
+	oneSmall, _ := json.Marshal(map[string]string{"s": strings.Repeat("${secret:db.user}", 1001)})
+	small, big = allocated(oneSmall), allocated(one)
+	t.Logf("allocated: %d bytes for 1,001 references in one string, %d for 60,000", small, big)
+	if big > small+4*uint64(len(one)) {
+		t.Errorf("60,000 references in one string allocated %d bytes, 1,001 allocated %d: the parse did not stop at the limit", big, small)
+	}
 }
