@@ -62,6 +62,15 @@ func (c *cli) when(t time.Time) string {
 	return t.In(c.loc).Format("2006-01-02 15:04")
 }
 
+// whenExact is when to the second, for audit records: several calls in one
+// minute stay apart.
+func (c *cli) whenExact(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.In(c.loc).Format("2006-01-02 15:04:05")
+}
+
 func (c *cli) whenp(t *time.Time) string {
 	if t == nil {
 		return "never"
@@ -127,7 +136,7 @@ func (c *cli) printVersionList(list []*client.Version) error {
 func (c *cli) printResolutionList(list []*client.Resolution) error {
 	t := newTable(c.stdout, "RESOLVED", "VERSION", "KEYS", "RUN")
 	for _, r := range list {
-		t.row(c.when(r.ResolvedAt), strconv.Itoa(r.Version), keysCell(r.Keys), runCell(r.Run))
+		t.row(c.whenExact(r.ResolvedAt), strconv.Itoa(r.Version), keysCell(r.Keys), runCell(r.Run))
 	}
 	return t.flush()
 }

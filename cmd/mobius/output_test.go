@@ -46,3 +46,24 @@ func TestTablesDoNotPassControlCharacters(t *testing.T) {
 		}
 	}
 }
+
+// An empty list says so on stderr; stdout is still the table (its header)
+// for whatever reads it, and -o json says nothing extra.
+func TestEmptyListSaysSo(t *testing.T) {
+	ts := newTestServer(t)
+	env := ts.env()
+	r := runCLI(t, env, "", "secrets", "list", "--prefix", "nothing-here")
+	if r.code != 0 || r.stderr != "No secrets.\n" || !strings.HasPrefix(r.stdout, "NAME") || strings.Count(r.stdout, "\n") != 1 {
+		t.Fatalf("exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	mustRun(t, env, "secrets", "create", "--name", "openai", "--values", `{"k":"v"}`)
+	if r := runCLI(t, env, "", "secrets", "resolutions", "openai"); r.code != 0 || r.stderr != "No resolutions.\n" {
+		t.Fatalf("resolutions: exit %d, stderr %q", r.code, r.stderr)
+	}
+	if r := runCLI(t, env, "", "secrets", "list", "--prefix", "nothing-here", "-o", "json"); r.code != 0 || r.stderr != "" {
+		t.Fatalf("-o json: exit %d, stderr %q", r.code, r.stderr)
+	}
+	if r := runCLI(t, env, "", "secrets", "list"); r.code != 0 || r.stderr != "" {
+		t.Fatalf("a list with a secret: stderr %q", r.stderr)
+	}
+}

@@ -91,6 +91,9 @@ func listCommand[P, T any](c *cli, cmd *cobra.Command, l lister[P, T]) *cobra.Co
 		if c.json() {
 			return c.printPages(l.field, pages, raws)
 		}
+		if len(items) == 0 { // on stderr: stdout stays the (empty) table
+			fmt.Fprintf(c.stderr, "No %s.\n", l.noun)
+		}
 		return l.table(items)
 	})
 	cmd.Flags().IntVar(&pageSize, "page-size", 0, l.noun+" per request (every page is fetched); the server's default if 0")
@@ -370,7 +373,7 @@ func (c *cli) secretsResolutions() *cobra.Command {
 		Args:    exactArgs("SECRET"),
 	}, lister[client.ResolutionPage, client.Resolution]{
 		field: "resolutions",
-		noun:  "records",
+		noun:  "resolutions",
 		list:  (*client.Client).ListResolutions,
 		of:    firstArg,
 		page: func(p *client.ResolutionPage) ([]*client.Resolution, string, json.RawMessage) {
