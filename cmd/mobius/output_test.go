@@ -67,3 +67,19 @@ func TestEmptyListSaysSo(t *testing.T) {
 		t.Fatalf("a list with a secret: stderr %q", r.stderr)
 	}
 }
+
+// A --var the file never uses is warned about by name (never by value),
+// and the command still runs.
+func TestUnusedVarIsWarned(t *testing.T) {
+	ts := newTestServer(t)
+	p := writeFile(t, t.TempDir(), "creds.json", `{"api_key":"${KEY}"}`)
+	r := runCLI(t, ts.env(), "", "secrets", "digest", "--file", p, "--var", "KEY="+canary, "--var", "EVN="+canary+"-2", "--var", "A=x")
+	want := "warning: --var A is not used by " + p + "\nwarning: --var EVN is not used by " + p + "\n"
+	if r.code != 0 || r.stderr != want {
+		t.Fatalf("exit %d, stderr %q, want %q", r.code, r.stderr, want)
+	}
+	noCanary(t, r)
+	if r := runCLI(t, ts.env(), "", "secrets", "digest", "--file", p, "--var", "KEY=x"); r.code != 0 || r.stderr != "" {
+		t.Fatalf("every --var used: exit %d, stderr %q", r.code, r.stderr)
+	}
+}

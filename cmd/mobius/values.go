@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -68,12 +70,24 @@ func (v *valuesInput) load(cmd *cobra.Command, stdin io.Reader) (map[string]stri
 			return nil, err
 		}
 		defer clear(data)
-		text, err := substitute(data, name, vars)
+		used := map[string]bool{}
+		text, err := substitute(data, name, vars, used)
 		if err != nil {
 			return nil, err
 		}
 		defer clear(text)
-		return parseValues(text, name)
+		values, err := parseValues(text, name)
+		if err != nil {
+			return nil, err
+		}
+		// Likely a typo or the wrong file; not an error, since one
+		// script may pass the same --var set to several files.
+		for _, n := range slices.Sorted(maps.Keys(vars)) {
+			if !used[n] {
+				fmt.Fprintf(cmd.ErrOrStderr(), "warning: --var %s is not used by %s\n", n, name)
+			}
+		}
+		return values, nil
 	default:
 		if len(v.vars) > 0 {
 			return nil, usagef("--var applies to --file only")
@@ -147,7 +161,8 @@ func validVarName(s string) bool {
 // substitute replaces each ${VAR} in data with the variable's value escaped
 // for a JSON string, and each $${ with ${. The escaping keeps line numbers
 // (a value's newlines become \n), so later errors still point at the file.
-func substitute(data []byte, name string, vars map[string]string) ([]byte, error) {
+// Each variable it uses is set in used.
+func substitute(data []byte, name string, vars map[string]string, used map[string]bool) ([]byte, error) {
 	var out bytes.Buffer
 	line := 1
 	for i := 0; i < len(data); {
@@ -172,6 +187,7 @@ func substitute(data []byte, name string, vars map[string]string) ([]byte, error
 			if !ok {
 				return nil, usagef("%s:%d: unknown variable ${%s}: give it with --var %s=VALUE", name, line, v, v)
 			}
+			used[v] = true
 			out.Write(jsonEscape(val))
 			i += 2 + end + 1
 			continue
