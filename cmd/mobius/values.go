@@ -30,8 +30,8 @@ type valuesInput struct {
 const valuesHelp = `The values object is one JSON object of string keys to string values. Give it
 with --file (recommended: it keeps secrets out of your shell history; "-" reads
 standard input) or inline with --values. In a file, each ${VAR} is replaced by
-the --var VAR=VALUE given (an unknown ${VAR} is an error) and $${ stands for a
-literal ${. Values are never printed.`
+the --var VAR=VALUE given (an unknown ${VAR} is an error, an unused --var a
+warning) and $${ stands for a literal ${. Values are never printed.`
 
 func (v *valuesInput) addFlags(cmd *cobra.Command) {
 	f := cmd.Flags()
