@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -81,5 +82,23 @@ func TestUnusedVarIsWarned(t *testing.T) {
 	noCanary(t, r)
 	if r := runCLI(t, ts.env(), "", "secrets", "digest", "--file", p, "--var", "KEY=x"); r.code != 0 || r.stderr != "" {
 		t.Fatalf("every --var used: exit %d, stderr %q", r.code, r.stderr)
+	}
+}
+
+func TestEndpointOf(t *testing.T) {
+	for _, c := range []struct {
+		addr net.Addr
+		want string
+	}{
+		{&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8080}, "http://127.0.0.1:8080"},
+		{&net.TCPAddr{IP: net.IPv4zero, Port: 8080}, "http://127.0.0.1:8080"},
+		{&net.TCPAddr{IP: net.IPv6unspecified, Port: 8080}, "http://127.0.0.1:8080"}, // how 0.0.0.0 reports itself
+		{&net.TCPAddr{Port: 8080}, "http://127.0.0.1:8080"},
+		{&net.TCPAddr{IP: net.IPv6loopback, Port: 8080}, "http://[::1]:8080"},
+		{&net.TCPAddr{IP: net.IPv4(192, 168, 1, 5), Port: 9000}, "http://192.168.1.5:9000"},
+	} {
+		if got := endpointOf(c.addr); got != c.want {
+			t.Errorf("endpointOf(%v) = %s, want %s", c.addr, got, c.want)
+		}
 	}
 }

@@ -109,17 +109,14 @@ func (c *cli) serve(cfg app.Config, logger *slog.Logger) error {
 }
 
 // endpointOf is the URL a client on this machine uses to reach ln: an
-// unspecified address (0.0.0.0, ::) is reached on loopback.
+// unspecified address (0.0.0.0, ::) is reached on 127.0.0.1. (Go listens on
+// 0.0.0.0 with a dual-stack socket that reports itself as [::], so the
+// address family says nothing about what the user asked for.)
 func endpointOf(ln net.Addr) string {
 	host, port := "127.0.0.1", ""
 	if ta, ok := ln.(*net.TCPAddr); ok {
 		port = strconv.Itoa(ta.Port)
-		switch {
-		case ta.IP == nil || ta.IP.IsUnspecified():
-			if ta.IP != nil && ta.IP.To4() == nil {
-				host = "::1"
-			}
-		default:
+		if ta.IP != nil && !ta.IP.IsUnspecified() {
 			host = ta.IP.String()
 		}
 	} else if h, p, err := net.SplitHostPort(ln.String()); err == nil {
