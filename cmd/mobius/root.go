@@ -95,12 +95,10 @@ func (c *cli) group(use, short, long string) *cobra.Command {
 }
 
 // asGroup makes cmd answer as a group: alone it prints its help; with an
-// unknown subcommand it says so, suggesting the nearest ones, whatever
-// flags follow (so "secrets craete --name x" is about "craete", not
-// "--name").
+// unknown subcommand it says so, suggesting the nearest ones. (Unknown
+// flags stay usage errors: "mobius --bogus" must not print help and pass.)
 func asGroup(cmd *cobra.Command) {
 	cmd.Args = cobra.ArbitraryArgs
-	cmd.FParseErrWhitelist = cobra.FParseErrWhitelist{UnknownFlags: true}
 	cmd.SuggestionsMinimumDistance = 2
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		if len(args) == 0 {

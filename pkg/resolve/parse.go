@@ -54,8 +54,6 @@ func (t *Template) Refs() []Ref {
 	return out
 }
 
-// Render returns the string with every reference replaced by value(ref)
-// and every escape `$${` turned into `${`.
 // Len is the length in bytes of what Render would return, without building
 // it.
 func (t *Template) Len(value func(Ref) string) int {
@@ -70,6 +68,8 @@ func (t *Template) Len(value func(Ref) string) int {
 	return n
 }
 
+// Render returns the string with every reference replaced by value(ref)
+// and every escape `$${` turned into `${`.
 func (t *Template) Render(value func(Ref) string) string {
 	var b strings.Builder
 	for _, p := range t.parts {
