@@ -124,7 +124,7 @@ func TestAccessLog(t *testing.T) {
 	if _, ok := first["duration_ms"]; !ok {
 		t.Error("no duration_ms")
 	}
-	if lines[1]["request_id"] != generated || lines[1]["status"] != float64(404) || lines[1]["error"] != "Not Found" {
+	if lines[1]["request_id"] != generated || lines[1]["status"] != float64(404) || lines[1]["error"] != "not_found" {
 		t.Errorf("second line %v", lines[1])
 	}
 	if strings.Contains(ts.logs.String(), ts.key) || strings.Contains(ts.logs.String(), "Bearer") {

@@ -8,8 +8,10 @@ import (
 )
 
 // statusOf is the only map from a domain error code to an HTTP status.
-// Aborted, Integrity, Internal and anything unknown are 500: a bug, or a
-// failure the client cannot act on.
+// Misconfigured is a 500 whose message names the configuration problem
+// (for the operator; it never names a value). Aborted, Integrity, Internal
+// and anything unknown are 500 with "internal error": a bug, or a failure
+// the client cannot act on.
 func statusOf(code secrets.Code) int {
 	switch code {
 	case secrets.Invalid:
@@ -48,7 +50,7 @@ func statusCode(status int) string {
 func errorJSON(err error) (int, ErrorJSON) {
 	status := statusOf(secrets.ErrorCode(err))
 	body := ErrorBody{Code: statusCode(status), Status: status}
-	if status == http.StatusInternalServerError {
+	if status == http.StatusInternalServerError && secrets.ErrorCode(err) != secrets.Misconfigured {
 		body.Message = "internal error"
 	} else {
 		body.Message = secrets.ErrorMessage(err)

@@ -5,28 +5,33 @@ import (
 	"fmt"
 )
 
-// Code classifies an Error. The HTTP layer maps each code to one status in
-// exactly one place (pkg/httpapi/errors.go).
+// Code classifies an Error. Codes are neutral names; the HTTP layer maps
+// each to one status in exactly one place (pkg/httpapi/errors.go), and the
+// resolve function to its error types.
 type Code string
 
 const (
-	Invalid            Code = "Bad Request"         // 400: malformed input; Field names the culprit
-	Unauthorized       Code = "Unauthorized"        // 401: missing, malformed, unknown or revoked credentials
-	Forbidden          Code = "Forbidden"           // 403: authenticated, but the key lacks the scope
-	NotFound           Code = "Not Found"           // 404: unknown, or not visible to the caller
-	Conflict           Code = "Conflict"            // 409: name taken, or state change not allowed
-	PreconditionFailed Code = "Precondition Failed" // 412: If-Match did not match
-	TooLarge           Code = "Payload Too Large"   // 413
-	Unavailable        Code = "Service Unavailable" // 503: a dependency failed; nothing was written
-	Internal           Code = "Internal Server Error"
+	Invalid            Code = "invalid"             // malformed input; Field names the culprit
+	Unauthorized       Code = "unauthorized"        // missing, malformed, unknown or revoked credentials
+	Forbidden          Code = "forbidden"           // authenticated, but not allowed
+	NotFound           Code = "not_found"           // unknown, or not visible to the caller
+	Conflict           Code = "conflict"            // name taken, or state change not allowed
+	PreconditionFailed Code = "precondition_failed" // a condition of the caller (If-Match) did not hold
+	TooLarge           Code = "too_large"           // input over a size limit
+	Unavailable        Code = "unavailable"         // a dependency failed or timed out; nothing was written
+	// Misconfigured: a dependency refuses the service for a reason only an
+	// operator can fix (a disabled or missing KMS key, access denied, no
+	// such table); Message names it.
+	Misconfigured Code = "misconfigured"
+	Internal      Code = "internal"
 
-	// Aborted is returned by a Store when a conditional write lost a race
-	// (the secret's revision moved on, or a version already exists). The
+	// Aborted is returned when a conditional write lost a race (the
+	// secret's revision moved on, or a version already exists). The
 	// Service re-reads and retries; it never reaches a client as such.
-	Aborted Code = "Aborted"
+	Aborted Code = "aborted"
 	// Integrity is returned when a ciphertext fails authentication: it was
 	// tampered with, swapped, or sealed under another key or context.
-	Integrity Code = "Integrity"
+	Integrity Code = "integrity"
 )
 
 // Error is the one error type of the domain. Message is safe to show to a
