@@ -39,9 +39,11 @@ const (
 	// MaxValueBytes bounds an item's value (a DynamoDB item is at most
 	// 400 KB, attribute names and keys included).
 	MaxValueBytes = 350 << 10
-	// MaxCommitBytes bounds the values of one Commit together (DynamoDB:
-	// 4 MB per transaction).
-	MaxCommitBytes = 4 << 20
+	// MaxCommitBytes bounds the values of one Commit together. DynamoDB
+	// takes 4 MB per transaction, keys and attribute names counted with
+	// the values (its MB is 2^20 bytes); MaxOps items with keys of
+	// MaxKeyBytes take less than the 256 KiB left.
+	MaxCommitBytes = 4<<20 - 256<<10
 )
 
 // Key names an item: a partition and a sort key within it. Both are
@@ -65,7 +67,7 @@ type Item struct {
 	// IfAbsent; a driver may delete it any time after (DynamoDB's time to
 	// live does, within days). Readers see expired items until they are
 	// deleted: whether an expired item counts is the caller's rule. Stored
-	// with millisecond precision.
+	// truncated to the millisecond, and read back in UTC.
 	Expires time.Time
 }
 
@@ -93,6 +95,7 @@ const (
 
 // IfAbsent holds when no item has the key, or the item there has expired
 // at t (Item.ExpiredAt(t)). With the zero t, only a missing item counts.
+// Like Expires, t counts truncated to the millisecond.
 func IfAbsent(t time.Time) Cond { return Cond{kind: condAbsent, at: t.Truncate(time.Millisecond)} }
 
 // IfExists holds when an item has the key, expired or not.
@@ -189,12 +192,14 @@ type Query struct {
 //
 // Errors: a failed condition is a *ConditionError; anything else is an
 // *Error (use ErrorCode); a context that ends makes the call return an
-// *Error of code Unavailable wrapping ctx.Err().
+// *Error of code Unavailable wrapping ctx.Err(), and a call on a context
+// that had ended before it began does nothing.
 type Driver interface {
 	// Get returns the items that exist under keys, in the order of keys,
 	// missing ones left out (expired ones included). Each item is read
 	// strongly consistently, but the set is not a snapshot: another Commit
-	// may land between two of them. Repeated keys are read once.
+	// may land between two of them. Repeated keys are read once; no keys,
+	// no items.
 	Get(ctx context.Context, keys ...Key) ([]Item, error)
 
 	// Query returns at most q.Limit items of q.Partition in byte order of
