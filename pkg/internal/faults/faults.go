@@ -1,6 +1,6 @@
-// Package faults wraps a Store and a KeyWrapper so tests can make any call
-// fail, before or after it reaches the real dependency, or slow down. It is
-// for tests only.
+// Package faults wraps a kv.Driver, a Store and a KeyWrapper so tests can
+// make any call fail, before or after it reaches the real dependency, or
+// slow down. It is for tests only.
 package faults
 
 import (
@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mobius-secrets/mobius/pkg/kv"
 	"github.com/mobius-secrets/mobius/pkg/secrets"
 )
 
@@ -77,13 +78,18 @@ func (in *Injector) hit(op string) (before, after error, delay time.Duration) {
 
 // do runs f under the injector's rules for op.
 func do(ctx context.Context, in *Injector, op string, f func() error) error {
+	return doOr(ctx, in, op, f, ctx.Err)
+}
+
+// doOr is do, returning ended() if ctx ends during an injected delay.
+func doOr(ctx context.Context, in *Injector, op string, f func() error, ended func() error) error {
 	before, after, delay := in.hit(op)
 	if delay > 0 {
 		t := time.NewTimer(delay)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return ctx.Err()
+			return ended()
 		case <-t.C:
 		}
 	}
@@ -94,6 +100,36 @@ func do(ctx context.Context, in *Injector, op string, f func() error) error {
 		return err
 	}
 	return after
+}
+
+// Driver is a kv.Driver whose calls pass through an Injector as the ops
+// "Get", "Query" and "Commit". A fault Before means the call never reaches
+// Inner; After means Inner completes it (a Commit is applied), then the
+// caller gets the fault's error and no items. A context that ends during an
+// injected delay gives the Unavailable *kv.Error the port promises.
+type Driver struct {
+	Inner kv.Driver
+	In    *Injector
+}
+
+var _ kv.Driver = (*Driver)(nil)
+
+func (d *Driver) do(ctx context.Context, op string, f func() error) error {
+	return doOr(ctx, d.In, op, f, func() error { return kv.ContextError(ctx, op) })
+}
+
+func (d *Driver) Get(ctx context.Context, keys ...kv.Key) (out []kv.Item, err error) {
+	err = d.do(ctx, "Get", func() (e error) { out, e = d.Inner.Get(ctx, keys...); return })
+	return ret(out, err)
+}
+
+func (d *Driver) Query(ctx context.Context, q kv.Query) (out []kv.Item, err error) {
+	err = d.do(ctx, "Query", func() (e error) { out, e = d.Inner.Query(ctx, q); return })
+	return ret(out, err)
+}
+
+func (d *Driver) Commit(ctx context.Context, ops ...kv.Op) error {
+	return d.do(ctx, "Commit", func() error { return d.Inner.Commit(ctx, ops...) })
 }
 
 // Store is a secrets.Store whose calls pass through an Injector.

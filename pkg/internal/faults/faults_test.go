@@ -3,13 +3,18 @@ package faults_test
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/mobius-secrets/mobius/pkg/internal/faults"
 	"github.com/mobius-secrets/mobius/pkg/keys/local"
+	"github.com/mobius-secrets/mobius/pkg/kv"
+	"github.com/mobius-secrets/mobius/pkg/kv/kvtest"
+	"github.com/mobius-secrets/mobius/pkg/kv/memkv"
 	"github.com/mobius-secrets/mobius/pkg/secrets"
 	"github.com/mobius-secrets/mobius/pkg/store/bolt"
 )
@@ -226,4 +231,136 @@ func setup(t *testing.T) (*secrets.Service, *secrets.Service, *faults.Injector) 
 	in := &faults.Injector{}
 	svc := secrets.NewService(&faults.Store{Inner: st, In: in}, &faults.Keys{Inner: w, In: in}, secrets.Options{MaxAttempts: 3, AuthCacheTTL: -1})
 	return svc, clean, in
+}
+
+// newDriver returns a faults.Driver over memkv holding item p/a, its
+// injector, and a second injector that records the calls reaching memkv.
+func newDriver(t *testing.T) (d *faults.Driver, in, reached *faults.Injector, mem *memkv.Driver) {
+	t.Helper()
+	mem = memkv.New()
+	if err := mem.Commit(t.Context(), kv.Put(kv.Item{Key: kv.Key{Partition: "p", Sort: "a"}, Value: []byte("A")}, kv.Cond{})); err != nil {
+		t.Fatal(err)
+	}
+	in, reached = &faults.Injector{}, &faults.Injector{}
+	return &faults.Driver{Inner: &faults.Driver{Inner: mem, In: reached}, In: in}, in, reached, mem
+}
+
+var (
+	keyA = kv.Key{Partition: "p", Sort: "a"}
+	keyB = kv.Key{Partition: "p", Sort: "b"}
+	// driverCalls makes one call of each op, on p/a and p/b.
+	driverCalls = map[string]func(ctx context.Context, d kv.Driver) ([]kv.Item, error){
+		"Get": func(ctx context.Context, d kv.Driver) ([]kv.Item, error) { return d.Get(ctx, keyA) },
+		"Query": func(ctx context.Context, d kv.Driver) ([]kv.Item, error) {
+			return d.Query(ctx, kv.Query{Partition: "p", Limit: 10})
+		},
+		"Commit": func(ctx context.Context, d kv.Driver) ([]kv.Item, error) {
+			return nil, d.Commit(ctx, kv.Put(kv.Item{Key: keyB, Value: []byte("B")}, kv.Cond{}))
+		},
+	}
+	driverOps = []string{"Get", "Query", "Commit"}
+)
+
+// TestDriverConformance: with no rules the wrapper is a kv.Driver like
+// the one it wraps.
+func TestDriverConformance(t *testing.T) {
+	newDriver := func(*testing.T) kv.Driver { return &faults.Driver{Inner: memkv.New(), In: &faults.Injector{}} }
+	kvtest.Run(t, newDriver)
+	kvtest.RunRaces(t, newDriver)
+}
+
+// TestDriverFaults injects a fault before and after each op: the caller
+// gets the injected error and no items, the inner driver is reached only
+// after, and only the named op fails.
+func TestDriverFaults(t *testing.T) {
+	injected := kv.Errorf(kv.Unavailable, "test", nil, "injected dependency failure")
+	for _, op := range driverOps {
+		for _, when := range []faults.When{faults.Before, faults.After} {
+			name := map[faults.When]string{faults.Before: "before", faults.After: "after"}[when]
+			t.Run(op+"/"+name, func(t *testing.T) {
+				d, in, reached, mem := newDriver(t)
+				in.Set(faults.Rule{Op: op, When: when, Err: injected})
+				got, err := driverCalls[op](t.Context(), d)
+				if !errors.Is(err, injected) || got != nil {
+					t.Fatalf("%s: %d items, error %v; want none and the injected error", op, len(got), err)
+				}
+				wantReached := map[faults.When][]string{faults.Before: nil, faults.After: {op}}[when]
+				if r := reached.Calls(); !reflect.DeepEqual(r, wantReached) {
+					t.Fatalf("calls that reached the inner driver: %q, want %q", r, wantReached)
+				}
+				if op == "Commit" {
+					stored, err := mem.Get(t.Context(), keyB)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if want := map[faults.When]int{faults.Before: 0, faults.After: 1}[when]; len(stored) != want {
+						t.Fatalf("a Commit failed %s: %d items written, want %d", name, len(stored), want)
+					}
+				}
+				for _, other := range driverOps {
+					if other == op {
+						continue
+					}
+					if _, err := driverCalls[other](t.Context(), d); err != nil {
+						t.Fatalf("%s under a rule for %s: %v", other, op, err)
+					}
+				}
+				if c, want := in.Calls(), len(driverOps); len(c) != want || c[0] != op {
+					t.Fatalf("the injector saw %q, want %s first and %d calls", c, op, want)
+				}
+			})
+		}
+	}
+}
+
+// TestDriverFaultRules: Nth counts per op, an empty Op matches every op,
+// and Set resets the counts.
+func TestDriverFaultRules(t *testing.T) {
+	injected := errors.New("injected")
+	d, in, _, _ := newDriver(t)
+	in.Set(faults.Rule{Op: "Get", Nth: 2, When: faults.Before, Err: injected})
+	var errs []error
+	for range 3 {
+		_, err := d.Query(t.Context(), kv.Query{Partition: "p", Limit: 1})
+		errs = append(errs, err)
+		_, err = d.Get(t.Context(), keyA)
+		errs = append(errs, err)
+	}
+	if want := []error{nil, nil, nil, injected, nil, nil}; !reflect.DeepEqual(errs, want) {
+		t.Fatalf("Nth 2 of Get, with Queries between: errors %v, want %v", errs, want)
+	}
+	in.Set(faults.Rule{Op: "Get", Nth: 1, When: faults.Before, Err: injected})
+	if _, err := d.Get(t.Context(), keyA); !errors.Is(err, injected) {
+		t.Fatalf("the first Get after Set: %v, want the injected error", err)
+	}
+	in.Set(faults.Rule{When: faults.Before, Err: injected})
+	for _, op := range driverOps {
+		if _, err := driverCalls[op](t.Context(), d); !errors.Is(err, injected) {
+			t.Fatalf("%s under a rule for every op: %v, want the injected error", op, err)
+		}
+	}
+}
+
+// TestDriverDelayOnEndedContext: a context that ends during an injected
+// delay gives the port's Unavailable error, and the call goes no further.
+func TestDriverDelayOnEndedContext(t *testing.T) {
+	for _, op := range driverOps {
+		t.Run(op, func(t *testing.T) {
+			d, in, reached, mem := newDriver(t)
+			in.Set(faults.Rule{Op: op, Delay: time.Hour})
+			ctx, cancel := context.WithCancel(t.Context())
+			cancel()
+			_, err := driverCalls[op](ctx, d)
+			var ke *kv.Error
+			if !errors.As(err, &ke) || ke.Code != kv.Unavailable || !errors.Is(err, context.Canceled) {
+				t.Fatalf("%s delayed on a cancelled context: %v, want an Unavailable *kv.Error wrapping context.Canceled", op, err)
+			}
+			if r := reached.Calls(); len(r) != 0 {
+				t.Fatalf("calls that reached the inner driver: %q, want none", r)
+			}
+			if n := mem.Len(); n != 1 {
+				t.Fatalf("%d items stored, want the 1 from before", n)
+			}
+		})
+	}
 }
