@@ -12,8 +12,7 @@ import (
 var commitCases = []testCase{
 	// UpdateItem keeps attributes a Put does not name, bbolt's Put does not: a Put replaces the whole item.
 	{"PutReplaces", testCommitPutReplaces},
-	// Each condition, on each kind of op, against each kind of stored item: DynamoDB's condition expressions
-	// (attribute_not_exists, exp <= :t, rev = :rev) against memkv's kv.Cond.Holds.
+	// DynamoDB's condition expressions (attribute_not_exists, exp <= :t, rev = :r) agree with kv.Cond.Holds, on every kind of op.
 	{"Conditions", testCommitConditions},
 	// TransactionCanceledException gives a reason per op; the error names the first op whose condition failed.
 	{"FirstFailingOp", testCommitFirstFailing},

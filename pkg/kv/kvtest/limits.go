@@ -17,8 +17,7 @@ var limitCases = []testCase{
 	{"OpCount", testLimitOpCount},
 	// TransactWriteItems refuses two actions on one item; memkv and bbolt would apply both.
 	{"TwoOpsOnOneKey", testLimitTwoOps},
-	// DynamoDB refuses empty and invalid UTF-8 keys, bbolt takes any bytes; 0 is kept free for embedded encodings;
-	// the length is in bytes, not characters.
+	// DynamoDB refuses empty and non-UTF-8 keys, bbolt takes any bytes; 0 stays free for encodings; lengths are in bytes.
 	{"KeyRules", testLimitKeys},
 	// The same rules for a Query's partition, prefix and bound.
 	{"QueryRules", testLimitQuery},
