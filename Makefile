@@ -7,8 +7,9 @@ BIN       ?= bin
 ADDR      ?= 127.0.0.1:8080
 export GOFLAGS := -buildvcs=false
 # Packages whose concurrency tests also run under the race detector.
-RACE_PKGS ?= ./pkg/secrets/... ./pkg/envelope/... ./pkg/store/bolt/... ./pkg/httpapi/... \
-             ./pkg/resolve/... ./pkg/internal/faults/... ./pkg/client/... ./cmd/mobius/...
+RACE_PKGS ?= ./pkg/kv/... ./pkg/secrets/... ./pkg/envelope/... ./pkg/store/bolt/... ./pkg/httpapi/... \
+             ./pkg/resolve/... ./pkg/internal/faults/... ./pkg/client/... ./cmd/mobius/... \
+             ./pkg/lambdainvoke/... ./pkg/runner/...
 # Where tests leave artifacts worth keeping (the reference page's screenshot).
 export MOBIUS_ARTIFACTS ?= $(CURDIR)/artifacts
 
@@ -16,7 +17,7 @@ include functions/build.mk
 include reliability.mk
 include perf.mk
 
-.PHONY: all run build test test-go test-race lint fmt-check vet deps-check tools lint-openapi test-setup
+.PHONY: all run build test test-go test-race lint fmt-check vet deps-check tools lint-openapi test-setup deadcode
 
 all: build
 
@@ -59,9 +60,15 @@ fmt-check:
 
 vet:
 	$(GO) vet ./...
+	$(GO) -C tools vet ./...
 
 deps-check:
 	@./scripts/check-deps.sh
+
+## deadcode: list functions no command or test reaches (deadcode, pinned in tools/go.mod); pkg/client's unused options are its public API
+deadcode:
+	$(GO) -C tools build -o $(CURDIR)/$(BIN)/deadcode golang.org/x/tools/cmd/deadcode
+	./$(BIN)/deadcode -test ./...
 
 help:
 	@grep -h -E '^## ' $(MAKEFILE_LIST) | sed 's/^## //'

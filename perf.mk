@@ -12,6 +12,10 @@ BENCH_OUT   ?= bench.txt
 
 COLDSTART_N ?= 100
 
+# benchstat runs from the tools module (tools/go.mod pins it), so file
+# arguments are given as absolute paths.
+BENCHSTAT = $(GO) -C tools tool benchstat
+
 .PHONY: bench bench-size benchstat coldstart
 
 ## bench: Go benchmarks of the API on bolt and DynamoDB (minidyn), -benchmem, into $(BENCH_OUT)
@@ -21,12 +25,12 @@ bench:
 ## bench-size: the store-size benchmark, compared across sizes
 bench-size:
 	$(GO) test -run '^$$' -bench 'BenchmarkSize' -benchmem -count $(BENCH_COUNT) -benchtime $(BENCH_TIME) -timeout 60m ./pkg/internal/bench | tee bench-size.txt
-	$(GO) tool benchstat -col /size bench-size.txt
+	$(BENCHSTAT) -col /size $(CURDIR)/bench-size.txt
 
 ## benchstat: compare two benchmark outputs: make benchstat OLD=old.txt NEW=new.txt
 benchstat:
 	@test -n "$(OLD)" -a -n "$(NEW)" || { echo "usage: make benchstat OLD=old.txt NEW=new.txt"; exit 2; }
-	$(GO) tool benchstat $(OLD) $(NEW)
+	$(BENCHSTAT) $(abspath $(OLD)) $(abspath $(NEW))
 
 ## coldstart: build the functions, start each under aws-lambda-rie COLDSTART_N times, report median/p90 into coldstart.txt
 coldstart:

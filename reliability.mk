@@ -14,7 +14,10 @@ FUZZ_TARGETS ?= \
 	./pkg/secrets:FuzzCanonical \
 	./pkg/secrets:FuzzValidName \
 	./pkg/envelope:FuzzParseOpen \
-	./pkg/resolve:FuzzParse \
+	./pkg/secrets:FuzzParseReferences \
+	./pkg/resolve:FuzzDecodeTree \
+	./pkg/secrets:FuzzHasReference \
+	./pkg/secrets:FuzzVerifyGrant \
 	./pkg/httpapi:FuzzCreateBody \
 	./pkg/httpapi:FuzzPageToken
 

@@ -5,10 +5,16 @@
 
 LAMBDA_GOFLAGS := -tags lambda.norpc -trimpath -ldflags="-s -w"
 
-.PHONY: build-ApiFunction build-ResolveFunction
+.PHONY: build-ApiFunction build-ResolveFunction build-PublishFunction build-SweepFunction
 
 build-ApiFunction:
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build $(LAMBDA_GOFLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/api
 
 build-ResolveFunction:
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build $(LAMBDA_GOFLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/resolve
+
+build-PublishFunction:
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build $(LAMBDA_GOFLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/publish
+
+build-SweepFunction:
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build $(LAMBDA_GOFLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/sweep

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -192,7 +193,7 @@ func TestSecretsLifecycle(t *testing.T) {
 		t.Errorf("delete: %q", out)
 	}
 	r = runCLI(t, env, "", "secrets", "get", "openai-prod")
-	if r.code != 1 || r.stderr != "error: Not Found (404): secret \"openai-prod\" not found in project \"default\"\n" || r.stdout != "" {
+	if r.code != 1 || !strings.HasPrefix(r.stderr, "error: Not Found (404): secret \"openai-prod\" not found in project \"default\": it is in the trash") || r.stdout != "" {
 		t.Errorf("get deleted: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
 	}
 	mustRun(t, env, "secrets", "create", "--name", "tmp", "--values", `{"k":"v"}`)
@@ -387,11 +388,12 @@ func TestListsFetchEveryPage(t *testing.T) {
 }
 
 // TestTableGolden pins the table output of list, list-versions, get-version,
-// resolutions and keys list, on a server with an injected clock.
+// get and resolutions, on a server and a CLI with an injected clock.
 func TestTableGolden(t *testing.T) {
 	ts := newTestServer(t)
 	env := ts.env()
-	mustRun(t, env, "secrets", "create", "--name", "openai", "--description", "OpenAI key used by the summarizer.", "--values", `{"api_key":"`+canary+`"}`)
+	ts.mustRun(t, "secrets", "create", "--name", "openai", "--description", "OpenAI key used by the summarizer.", "--values", `{"api_key":"`+canary+`"}`,
+		"--label", "team=ml", "--label", "env=prod", "--expires-in", "30d")
 	ts.Clock.Advance(time.Hour)
 	mustRun(t, env, "secrets", "create", "--name", "stripe", "--values", `{"secret_key":"`+canary+`","webhook_secret":"`+canary+`"}`)
 	ts.Clock.Advance(24 * time.Hour)
@@ -401,6 +403,7 @@ func TestTableGolden(t *testing.T) {
 	ts.Clock.Advance(time.Minute)
 	mustRun(t, env, "secrets", "destroy-version", "openai", "1")
 	mustRun(t, env, "secrets", "disable-version", "stripe", "1")
+	mustRun(t, env, "secrets", "update", "stripe", "--stage", "pending", "--values", `{"secret_key":"`+canary+`-2","webhook_secret":"`+canary+`-2"}`)
 
 	sec, err := ts.Svc.GetSecret(context.Background(), "default", "openai")
 	if err != nil {
@@ -417,6 +420,12 @@ func TestTableGolden(t *testing.T) {
 	golden(t, "list-versions.golden", mustRun(t, env, "secrets", "list-versions", "openai"))
 	golden(t, "get-version.golden", mustRun(t, env, "secrets", "get-version", "openai", "3"))
 	golden(t, "resolutions.golden", mustRun(t, env, "secrets", "resolutions", "openai"))
+	// IDs are random: the golden files hold a placeholder.
+	noID := func(out string) string {
+		return regexp.MustCompile(`sec_[0-9A-Z]{26}`).ReplaceAllString(out, "sec_<id>")
+	}
+	golden(t, "get.golden", noID(ts.mustRun(t, "secrets", "get", "openai")))
+	golden(t, "get-pending.golden", noID(ts.mustRun(t, "secrets", "get", "stripe")))
 	// Times follow TZ.
 	out := mustRun(t, map[string]string{"MOBIUS_ENDPOINT": ts.URL, "MOBIUS_API_KEY": ts.Key, "TZ": "Asia/Tokyo"}, "secrets", "get-version", "openai", "3")
 	if !strings.Contains(out, "2026-11-30 00:06") {
@@ -490,7 +499,7 @@ func TestAdminCreateKey(t *testing.T) {
 	})
 	t.Run("an unknown scope", func(t *testing.T) {
 		r := runCLI(t, nil, "", "admin", "create-key", "--project", "acme", "--scopes", "root", "--data", data)
-		if r.code != 2 || r.stderr != "error: unknown scope \"root\"; scopes are secrets:read, secrets:write, keys:admin\n" {
+		if r.code != 2 || r.stderr != "error: unknown scope \"root\"; scopes are secrets:read, secrets:write, keys:admin, secrets:resolve\n" {
 			t.Errorf("exit %d %q", r.code, r.stderr)
 		}
 	})

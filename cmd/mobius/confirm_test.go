@@ -52,7 +52,7 @@ func TestIrreversibleCommandsAskAtATerminal(t *testing.T) {
 			"Revoke API key " + k + "? Every request that uses it will be refused. [y/N] ",
 			func() bool { return !strings.Contains(mustRun(t, env, "keys", "list"), k) }},
 		{"delete", []string{"secrets", "delete", "openai"},
-			`Delete secret "openai" and destroy every version? This cannot be undone. [y/N] `,
+			`Delete secret "openai"? It goes to the trash, and is purged for good when the trash's time ends. [y/N] `,
 			func() bool { return runCLI(t, env, "", "secrets", "get", "openai").code == 1 }},
 	}
 	for _, c := range commands {

@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/mobius-secrets/mobius/internal/testsupport"
+	"github.com/mobius-secrets/mobius/pkg/api"
 	"github.com/mobius-secrets/mobius/pkg/client"
 	"github.com/mobius-secrets/mobius/pkg/secrets"
 )
@@ -124,7 +125,7 @@ func TestNarrativeFlow(t *testing.T) {
 	u := newUserEnv(t)
 	srv := startServe(t, u, filepath.Join(u.home, "mobius-data"))
 	lines := strings.Split(strings.TrimSpace(srv.Stdout.String()), "\n")
-	if len(lines) != 3 || srv.Exports["MOBIUS_ENDPOINT"] != srv.Endpoint || srv.Exports["MOBIUS_PROJECT"] != "default" || !strings.HasPrefix(srv.Exports["MOBIUS_API_KEY"], "mbs_") {
+	if len(lines) != 4 || !strings.HasPrefix(lines[3], "# then try: ") || srv.Exports["MOBIUS_ENDPOINT"] != srv.Endpoint || srv.Exports["MOBIUS_PROJECT"] != "default" || !strings.HasPrefix(srv.Exports["MOBIUS_API_KEY"], "mbs_") {
 		t.Fatalf("first start printed:\n%s", srv.Stdout.String())
 	}
 	env := srv.Exports // as after `eval` of the export lines
@@ -238,20 +239,20 @@ func TestAcknowledgedWritesSurviveSIGKILL(t *testing.T) {
 			values := map[string]string{"token": fmt.Sprintf("%s-%d-%d", canary, i, n)}
 			var err error
 			if n == 0 {
-				_, err = cl.CreateSecret(ctx, "", client.CreateSecretInput{Name: name, Values: values})
+				_, err = cl.CreateSecret(ctx, "", api.CreateSecretRequest{Name: name, Values: values})
 			} else {
-				_, err = cl.UpdateSecret(ctx, "", name, client.UpdateSecretInput{Values: values})
+				_, err = cl.UpdateSecret(ctx, "", name, api.UpdateSecretRequest{Values: values})
 			}
 			if err != nil {
 				t.Fatal(err)
 			}
 			for j := range w.states {
-				if w.states[j] == client.StateEnabled {
-					w.states[j] = client.StateDisabled
+				if w.states[j] == api.StateEnabled {
+					w.states[j] = api.StateDisabled
 				}
 			}
 			w.digests = append(w.digests, secrets.Digest(values))
-			w.states = append(w.states, client.StateEnabled)
+			w.states = append(w.states, api.StateEnabled)
 		}
 		expect[name] = w
 	}
@@ -259,15 +260,15 @@ func TestAcknowledgedWritesSurviveSIGKILL(t *testing.T) {
 	if _, err := cl.DestroyVersion(ctx, "", "svc-0", "1"); err != nil {
 		t.Fatal(err)
 	}
-	expect["svc-0"].states[0] = client.StateDestroyed
+	expect["svc-0"].states[0] = api.StateDestroyed
 	if _, err := cl.EnableVersion(ctx, "", "svc-1", "2"); err != nil {
 		t.Fatal(err)
 	}
-	expect["svc-1"].states[1], expect["svc-1"].states[3] = client.StateEnabled, client.StateDisabled
+	expect["svc-1"].states[1], expect["svc-1"].states[3] = api.StateEnabled, api.StateDisabled
 	if _, err := cl.DisableVersion(ctx, "", "svc-2", "current"); err != nil {
 		t.Fatal(err)
 	}
-	expect["svc-2"].states[3] = client.StateDisabled
+	expect["svc-2"].states[3] = api.StateDisabled
 	if err := srv.Cmd.Process.Kill(); err != nil { // SIGKILL
 		t.Fatal(err)
 	}
@@ -290,9 +291,9 @@ func TestAcknowledgedWritesSurviveSIGKILL(t *testing.T) {
 			t.Fatalf("%s: %d versions, want %d", name, len(page.Versions), len(w.states))
 		}
 		for _, v := range page.Versions {
-			i := v.Version - 1
+			i := v.Number - 1
 			if v.State != w.states[i] || v.SHA256 != w.digests[i] {
-				t.Errorf("%s v%d: %s %s, want %s %s", name, v.Version, v.State, v.SHA256, w.states[i], w.digests[i])
+				t.Errorf("%s v%d: %s %s, want %s %s", name, v.Number, v.State, v.SHA256, w.states[i], w.digests[i])
 			}
 		}
 	}
@@ -302,7 +303,7 @@ func TestAcknowledgedWritesSurviveSIGKILL(t *testing.T) {
 		t.Errorf("list after restart:\n%s", out)
 	}
 	// It still takes writes.
-	if _, err := cl.UpdateSecret(ctx, "", "svc-3", client.UpdateSecretInput{Values: map[string]string{"token": canary}}); err != nil {
+	if _, err := cl.UpdateSecret(ctx, "", "svc-3", api.UpdateSecretRequest{Values: map[string]string{"token": canary}}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -391,4 +392,28 @@ func TestConfigFollowsItsServer(t *testing.T) {
 		t.Errorf("a first start after the old folder was removed saved %+v", c)
 	}
 	listWorks("after the takeover")
+}
+
+// The line a first start prints after its export lines works as printed:
+// pasted into a shell with those exports, it stores a secret and resolves a
+// reference to it through the server's resolve function.
+func TestFirstStartTryLine(t *testing.T) {
+	u := newUserEnv(t)
+	srv := startServe(t, u, filepath.Join(u.home, "mobius-data"))
+	lines := strings.Split(strings.TrimSpace(srv.Stdout.String()), "\n")
+	line := lines[len(lines)-1]
+	cmdline, ok := strings.CutPrefix(line, "# then try: ")
+	if !ok {
+		t.Fatalf("first start printed:\n%s", srv.Stdout.String())
+	}
+	cmd := exec.Command("sh", "-c", cmdline)
+	cmd.Env = u.environ(srv.Exports)
+	cmd.Dir = u.work
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", cmdline, err, out)
+	}
+	if !strings.HasSuffix(string(out), `{"auth":"Bearer not-a-real-secret"}`+"\n") {
+		t.Fatalf("%s printed:\n%s", cmdline, out)
+	}
 }

@@ -106,14 +106,47 @@ func runCLI(t *testing.T, env map[string]string, stdin string, args ...string) r
 // runCLIFrom is runCLI with stdin read from r.
 func runCLIFrom(t *testing.T, env map[string]string, stdin io.Reader, args ...string) result {
 	t.Helper()
+	return runCLIAt(t, time.Now, env, stdin, args...)
+}
+
+// runCLIAt is runCLIFrom with the CLI's clock (of spans from now, such as
+// --expires-in 30d) set to now.
+func runCLIAt(t *testing.T, now func() time.Time, env map[string]string, stdin io.Reader, args ...string) result {
+	t.Helper()
+	var out, errb bytes.Buffer
+	c := &cli{ctx: context.Background(), getenv: testEnv(t, env), stdin: stdin, stdout: &out, stderr: &errb, now: now}
+	code := c.run(args)
+	return result{code: code, stdout: out.String(), stderr: errb.String()}
+}
+
+// testEnv is env plus a private HOME and config folder and TZ=UTC unless
+// env sets them.
+func testEnv(t *testing.T, env map[string]string) func(string) string {
 	full := map[string]string{"HOME": t.TempDir(), "TZ": "UTC"}
 	full["XDG_CONFIG_HOME"] = filepath.Join(full["HOME"], "config")
 	for k, v := range env {
 		full[k] = v
 	}
-	var out, errb bytes.Buffer
-	code := run(context.Background(), args, func(k string) string { return full[k] }, stdin, &out, &errb)
-	return result{code: code, stdout: out.String(), stderr: errb.String()}
+	return func(k string) string { return full[k] }
+}
+
+// run runs a command line against ts with the CLI's clock set to the
+// server's.
+func (ts *testServer) run(t *testing.T, args ...string) result {
+	t.Helper()
+	r := runCLIAt(t, ts.Clock.Now, ts.env(), strings.NewReader(""), args...)
+	noCanary(t, r)
+	return r
+}
+
+// mustRun is run for a command that must succeed; it returns stdout.
+func (ts *testServer) mustRun(t *testing.T, args ...string) string {
+	t.Helper()
+	r := ts.run(t, args...)
+	if r.code != 0 {
+		t.Fatalf("mobius %s: exit %d, stderr %q", strings.Join(args, " "), r.code, r.stderr)
+	}
+	return r.stdout
 }
 
 // mustRun runs a command that must succeed.

@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mobius-secrets/mobius/pkg/api"
 	"github.com/mobius-secrets/mobius/pkg/client"
 )
 
@@ -35,7 +36,7 @@ Without --scopes the key can only read (secrets:read).`,
 			if err != nil {
 				return err
 			}
-			k, err := cl.CreateAPIKey(c.ctx, "", client.CreateAPIKeyInput{Name: name, Scopes: scopes})
+			k, err := cl.CreateAPIKey(c.ctx, "", api.CreateAPIKeyRequest{Name: name, Scopes: scopes})
 			if err != nil {
 				return err
 			}
@@ -56,7 +57,7 @@ Without --scopes the key can only read (secrets:read).`,
 		}),
 	}
 	cmd.Flags().StringVar(&name, "name", "", "a label for the key")
-	cmd.Flags().StringSliceVar(&scopes, "scopes", nil, "scopes, comma-separated: "+strings.Join([]string{client.ScopeRead, client.ScopeWrite, client.ScopeKeyAdmin}, ", "))
+	cmd.Flags().StringSliceVar(&scopes, "scopes", nil, "scopes, comma-separated: "+strings.Join([]string{api.ScopeRead, api.ScopeWrite, api.ScopeKeyAdmin, api.ScopeResolve}, ", "))
 	return cmd
 }
 

@@ -13,6 +13,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"regexp"
 	"strings"
 	"syscall"
 	"time"
@@ -43,14 +44,19 @@ func main() {
 // run executes one command line and returns its exit status. Output goes to
 // stdout; errors go to stderr as one line "error: ...".
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) int {
-	c := &cli{ctx: ctx, getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr, loc: location(getenv)}
+	return (&cli{ctx: ctx, getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr, now: time.Now}).run(args)
+}
+
+// run executes args with c's environment, streams and clock.
+func (c *cli) run(args []string) int {
+	c.loc = location(c.getenv)
 	root := c.rootCommand()
 	root.SetArgs(args)
-	root.SetIn(stdin)
-	root.SetOut(stdout)
-	root.SetErr(stderr)
-	if err := root.ExecuteContext(ctx); err != nil {
-		fmt.Fprintf(stderr, "error: %s\n", errorLine(err))
+	root.SetIn(c.stdin)
+	root.SetOut(c.stdout)
+	root.SetErr(c.stderr)
+	if err := root.ExecuteContext(c.ctx); err != nil {
+		fmt.Fprintf(c.stderr, "error: %s\n", errorLine(err))
 		if !c.started || isUsage(err) {
 			return exitUsage
 		}
@@ -87,7 +93,30 @@ func errorLine(err error) string {
 	if errors.As(err, &ae) && ae.Status == 404 && strings.HasPrefix(ae.Message, "project ") {
 		return oneLine(err.Error()) + " (an API key sees only its own project: check --project or MOBIUS_PROJECT)"
 	}
+	// A deleted secret's 404 names its ID in the trash; say the command
+	// that restores it.
+	if errors.As(err, &ae) && ae.Status == 404 {
+		if m := trashedID.FindStringSubmatch(ae.Message); m != nil {
+			return oneLine(err.Error()) + " (mobius secrets restore " + m[1] + ")"
+		}
+	}
+	// A refusal that a flag overrides names the API's field; say the flag.
+	if errors.As(err, &ae) && ae.Status == 409 {
+		if flag, ok := overrides[ae.Field]; ok {
+			return oneLine(strings.NewReplacer(flag[0], flag[1]).Replace(err.Error()))
+		}
+	}
 	return oneLine(err.Error())
+}
+
+// trashedID finds the ID in the API's answer for a secret in the trash.
+var trashedID = regexp.MustCompile(`it is in the trash \(secret (sec_[0-9A-HJKMNP-TV-Z]{26})\)`)
+
+// overrides maps the field of a 409 that a flag overrides to how the API's
+// message names the field, and the flag.
+var overrides = map[string][2]string{
+	"force":           {"pass force=true", "pass --force"},
+	"replace_pending": {"set replace_pending", "pass --replace-pending"},
 }
 
 func oneLine(s string) string {

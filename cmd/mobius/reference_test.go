@@ -15,7 +15,10 @@ func TestCLIReference(t *testing.T) {
 	var b strings.Builder
 	writeReference(&b, c.rootCommand())
 	ref := b.String()
-	for _, must := range []string{"mobius secrets create", "mobius secrets digest", "mobius keys revoke", "mobius admin create-key", "mobius serve", "--file", "--var"} {
+	for _, must := range []string{"mobius secrets create", "mobius secrets digest", "mobius keys revoke", "mobius admin create-key", "mobius admin backup", "mobius admin restore", "mobius admin check", "mobius admin compact", "--with-key", "mobius serve", "--file", "--var",
+		"mobius secrets promote-version", "mobius secrets consumers", "mobius secrets delete-alias", "mobius secrets trash", "mobius secrets restore",
+		"mobius secrets purge", "mobius events", "--stage", "--replace-pending", "--previous-grace", "--rename-alias-ttl", "--label", "--expires-in",
+		"--rotate-due", "--expiring", "--no-expiry", "--clear-labels", "--purge", "--force", "--follow"} {
 		if !strings.Contains(ref, must) {
 			t.Errorf("the generated reference lacks %q", must)
 		}

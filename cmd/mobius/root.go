@@ -28,6 +28,7 @@ type cli struct {
 	stdout io.Writer
 	stderr io.Writer
 	loc    *time.Location
+	now    func() time.Time // the clock of spans from now (--expires-in 30d)
 
 	global   *pflag.FlagSet
 	endpoint string
@@ -39,11 +40,14 @@ type cli struct {
 }
 
 func (c *cli) rootCommand() *cobra.Command {
+	if c.now == nil {
+		c.now = time.Now
+	}
 	root := &cobra.Command{
 		Use:   "mobius",
 		Short: "Mobius Secrets: store, rotate and audit secrets",
-		Long: `mobius is the command line of Mobius Secrets. It manages secrets and API keys
-through the HTTP API, runs the local server (mobius serve), and has the
+		Long: `mobius is the command line of Mobius Secrets. It manages secrets, API keys and
+resolve grants and follows the change feed through the HTTP API, runs the local server (mobius serve), and has the
 operator's tools (mobius admin).
 
 Settings come from flags, then the environment (MOBIUS_ENDPOINT, MOBIUS_API_KEY,
@@ -79,7 +83,11 @@ Exit status: 0 success, 1 API or network error, 2 usage error.`,
 	root.AddCommand(
 		c.secretsCommand(),
 		c.keysCommand(),
+		c.eventsCommand(),
+		c.grantsCommand(),
+		c.refsCommand(),
 		c.adminCommand(),
+		c.resolveCommand(),
 		c.serveCommand(),
 		c.versionCommand(),
 	)

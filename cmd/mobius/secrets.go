@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/mobius-secrets/mobius/pkg/api"
 	"github.com/mobius-secrets/mobius/pkg/client"
 	"github.com/mobius-secrets/mobius/pkg/secrets"
 )
@@ -48,6 +50,9 @@ type lister[P, T any] struct {
 	field string
 	// noun names the items in the --page-size help: "secrets", "records".
 	noun string
+	// prepare, if set, reads the command's own flags before any request;
+	// its error is a usage error.
+	prepare func(cmd *cobra.Command) error
 	// list is the client's method that fetches one page, of what the
 	// command's arguments and flags name (the of below).
 	list func(cl *client.Client, ctx context.Context, project, of string, limit int, token string) (*P, error)
@@ -64,14 +69,23 @@ type lister[P, T any] struct {
 // firstArg gives the list of one secret's records its SECRET argument.
 func firstArg(args []string) string { return args[0] }
 
+// noOf is the of of a list that takes no argument.
+func noOf([]string) string { return "" }
+
 // listCommand makes cmd, which holds the help and the Args check, a list
-// command: a --page-size flag, every page fetched, and the items printed as
-// a table or, with -o json, in the API's shape of one page.
+// command: a --page-size flag, every page fetched (a filtered page may be
+// short, or empty, and still have a next one), and the items printed as a
+// table or, with -o json, in the API's shape of one page.
 func listCommand[P, T any](c *cli, cmd *cobra.Command, l lister[P, T]) *cobra.Command {
 	var pageSize int
 	cmd.RunE = c.action(func(cmd *cobra.Command, args []string) error {
 		if pageSize < 0 || pageSize > secrets.MaxPageSize {
 			return usagef("--page-size must be between 1 and %d", secrets.MaxPageSize)
+		}
+		if l.prepare != nil {
+			if err := l.prepare(cmd); err != nil {
+				return err
+			}
 		}
 		cl, err := c.client()
 		if err != nil {
@@ -103,47 +117,104 @@ func listCommand[P, T any](c *cli, cmd *cobra.Command, l lister[P, T]) *cobra.Co
 func (c *cli) secretsCommand() *cobra.Command {
 	cmd := c.group("secrets", "Create, read, rotate and audit secrets",
 		`A secret is a named slot; each version is one frozen set of string values.
-Rotating writes a new ENABLED version and moves the previous one to DISABLED.
-Reads return metadata only: no command ever prints a value.`)
+Rotating writes a new ENABLED version and moves the previous one to DISABLED;
+--stage pending writes it PENDING instead, read only by @pending references
+until promote-version makes it ENABLED. Deleting moves a secret to the trash,
+from which restore brings it back. Reads return metadata only: no command ever
+prints a value.`)
 	cmd.AddCommand(
 		c.secretsCreate(), c.secretsGet(), c.secretsList(), c.secretsUpdate(),
 		c.secretsListVersions(), c.secretsGetVersion(),
 		c.versionAction("enable-version", "Make a version the ENABLED one",
-			"The version becomes ENABLED; the previously ENABLED version becomes DISABLED.",
-			"  mobius secrets enable-version openai 2", (*client.Client).EnableVersion),
+			"The version becomes ENABLED; the previously ENABLED version becomes DISABLED (resolvable as\n@previous for the secret's previous grace).",
+			"  mobius secrets enable-version openai 2", false, (*client.Client).EnableVersion),
+		c.versionAction("promote-version", "Promote the PENDING version to ENABLED",
+			"The PENDING version (written by update --stage pending) becomes ENABLED and the ENABLED one\nDISABLED, in one step; the old one stays resolvable as @previous for the secret's previous\ngrace. \"mobius secrets promote\" is the same command.",
+			"  mobius secrets promote-version stripe-webhook 4", false, (*client.Client).PromoteVersion, "promote"),
 		c.versionAction("disable-version", "Disable a version",
-			"An ENABLED version becomes DISABLED; the secret then has no current version until one is enabled.",
-			"  mobius secrets disable-version openai 3", (*client.Client).DisableVersion),
+			"An ENABLED version becomes DISABLED; the secret then has no current version until one is\nenabled. A version resolved in the last hour is refused, naming its last consumer, unless\n--force.",
+			"  mobius secrets disable-version openai 3\n  mobius secrets disable-version openai 3 --force", true, (*client.Client).DisableVersion),
 		c.secretsDestroyVersion(),
-		c.secretsDelete(), c.secretsResolutions(), c.secretsDigest(),
+		c.secretsDelete(), c.secretsTrash(), c.secretsRestore(), c.secretsPurge(),
+		c.secretsResolutions(), c.secretsConsumers(), c.secretsDeleteAlias(), c.secretsDigest(),
 	)
 	return cmd
 }
 
+// rotationFlags are a secret's rotation settings as flags of create and
+// update.
+type rotationFlags struct{ grace, aliasTTL string }
+
+func (f *rotationFlags) add(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.grace, "previous-grace", "", "how long a replaced version stays resolvable as @previous: 0 (the default) to 7d, such as 1h")
+	cmd.Flags().StringVar(&f.aliasTTL, "rename-alias-ttl", "", "how long an old name keeps resolving after a rename: 0 (freed at once) to 30d; 7d by default")
+}
+
+// seconds reads the settings given: nil for those that are not.
+func (f *rotationFlags) seconds(cmd *cobra.Command) (grace, aliasTTL *int64, err error) {
+	if cmd.Flags().Changed("previous-grace") {
+		if grace, err = parseSeconds("--previous-grace", f.grace, secrets.MaxPreviousGrace); err != nil {
+			return nil, nil, err
+		}
+	}
+	if cmd.Flags().Changed("rename-alias-ttl") {
+		if aliasTTL, err = parseSeconds("--rename-alias-ttl", f.aliasTTL, secrets.MaxAliasTTL); err != nil {
+			return nil, nil, err
+		}
+	}
+	return grace, aliasTTL, nil
+}
+
 func (c *cli) secretsCreate() *cobra.Command {
 	var name, description string
+	var labels []string
 	var vals valuesInput
+	var dates dateFlags
+	var rot rotationFlags
 	cmd := &cobra.Command{
-		Use:   "create --name NAME (--file FILE [--var K=V]... | --values JSON)",
+		Use:   "create --name NAME (--file FILE [--var K=V]... | --values JSON) [--label K=V]... [flags]",
 		Short: "Create a secret with its first version",
-		Long:  "Create a secret whose version 1 holds the values given, ENABLED.\n\n" + valuesHelp,
+		Long: `Create a secret whose version 1 holds the values given, ENABLED.
+
+--label KEY=VALUE (repeatable) labels it, to filter lists by. --expires-at or
+--expires-in sets when references to it stop resolving (nothing is deleted);
+--rotate-by or --rotate-in when it should be rotated. Both send reminder
+events 7 days and 1 day before. --previous-grace keeps a replaced version
+resolvable as @previous after each rotation; --rename-alias-ttl is how long an
+old name keeps resolving after a rename (7d unless given). Durations are Go
+durations (90m, 12h) or days (7d, 1d12h); times are RFC 3339.
+
+` + valuesHelp,
 		Example: `  mobius secrets create --name openai --description "OpenAI key" --file creds.json
-  mobius secrets create --name db --file db.json --var ENV=prod
+  mobius secrets create --name db --file db.json --var ENV=prod --label env=prod --label team=pay
+  mobius secrets create --name stripe-webhook --file whsec.json --previous-grace 24h --rotate-in 90d
   mobius secrets create --name openai --values '{"api_key":"sk-..."}'`,
 		Args: noArgs,
 		RunE: c.action(func(cmd *cobra.Command, args []string) error {
 			if name == "" {
 				return usagef("--name is required")
 			}
-			values, err := vals.load(cmd, c.stdin)
-			if err != nil {
+			in := api.CreateSecretRequest{Name: name, Description: description}
+			var err error
+			if len(labels) > 0 {
+				if in.Labels, err = parseLabels("--label", labels); err != nil {
+					return err
+				}
+			}
+			if in.ExpiresAt, in.RotateBy, err = dates.dates(cmd, c.now()); err != nil {
+				return err
+			}
+			if in.PreviousGraceSeconds, in.RenameAliasSeconds, err = rot.seconds(cmd); err != nil {
+				return err
+			}
+			if in.Values, err = vals.load(cmd, c.stdin); err != nil {
 				return err
 			}
 			cl, err := c.client()
 			if err != nil {
 				return err
 			}
-			s, err := cl.CreateSecret(c.ctx, "", client.CreateSecretInput{Name: name, Description: description, Values: values})
+			s, err := cl.CreateSecret(c.ctx, "", in)
 			if err != nil {
 				return err
 			}
@@ -152,6 +223,9 @@ func (c *cli) secretsCreate() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&name, "name", "", "the secret's name (required)")
 	cmd.Flags().StringVar(&description, "description", "", "what the secret is for")
+	cmd.Flags().StringArrayVar(&labels, "label", nil, "a label KEY=VALUE (repeatable)")
+	dates.add(cmd, false)
+	rot.add(cmd)
 	vals.addFlags(cmd)
 	return cmd
 }
@@ -178,18 +252,51 @@ func (c *cli) secretsGet() *cobra.Command {
 }
 
 func (c *cli) secretsList() *cobra.Command {
-	var prefix string
+	var prefix, expiring, rotateDue string
+	var labels []string
+	q := client.ListSecretsQuery{}
 	cmd := listCommand(c, &cobra.Command{
-		Use:     "list [--prefix P]",
-		Short:   "List the project's secrets by name",
-		Long:    "List the project's secrets in name order, fetching every page.",
-		Example: "  mobius secrets list\n  mobius secrets list --prefix openai -o json",
-		Args:    noArgs,
+		Use:   "list [--prefix P] [--label K=V]... [--expiring D|T] [--rotate-due D|T]",
+		Short: "List the project's secrets by name",
+		Long: `List the project's secrets in name order, fetching every page. --label KEY=VALUE
+(repeatable; all must match) keeps the secrets with those labels; --expiring
+keeps those whose expiry date is set and before a time, --rotate-due those
+whose rotate-by date is: a span from now (7d) or an RFC 3339 time.`,
+		Example: `  mobius secrets list
+  mobius secrets list --prefix openai -o json
+  mobius secrets list --label env=prod --label team=pay
+  mobius secrets list --expiring 7d
+  mobius secrets list --rotate-due 2026-07-01T00:00:00Z`,
+		Args: noArgs,
 	}, lister[client.SecretPage, client.Secret]{
 		field: "secrets",
 		noun:  "secrets",
-		list:  (*client.Client).ListSecrets,
-		of:    func([]string) string { return prefix },
+		prepare: func(cmd *cobra.Command) error {
+			q = client.ListSecretsQuery{Prefix: prefix}
+			var err error
+			if len(labels) > 0 {
+				if q.Labels, err = parseLabels("--label", labels); err != nil {
+					return err
+				}
+			}
+			if cmd.Flags().Changed("expiring") {
+				if q.ExpiringBefore, err = parseUntil("--expiring", expiring, c.now()); err != nil {
+					return err
+				}
+			}
+			if cmd.Flags().Changed("rotate-due") {
+				if q.RotateBefore, err = parseUntil("--rotate-due", rotateDue, c.now()); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+		list: func(cl *client.Client, ctx context.Context, project, _ string, limit int, token string) (*client.SecretPage, error) {
+			page := q
+			page.Limit, page.PageToken = limit, token
+			return cl.ListSecretsWith(ctx, project, page)
+		},
+		of: noOf,
 		page: func(p *client.SecretPage) ([]*client.Secret, string, json.RawMessage) {
 			return p.Secrets, p.NextPageToken, p.Raw
 		},
@@ -197,41 +304,95 @@ func (c *cli) secretsList() *cobra.Command {
 		table: c.printSecretList,
 	})
 	cmd.Flags().StringVar(&prefix, "prefix", "", "only secrets whose name starts with this")
+	cmd.Flags().StringArrayVar(&labels, "label", nil, "only secrets with this label, KEY=VALUE (repeatable: all must match)")
+	cmd.Flags().StringVar(&expiring, "expiring", "", "only secrets that expire before this: a span from now (7d) or an RFC 3339 time")
+	cmd.Flags().StringVar(&rotateDue, "rotate-due", "", "only secrets to rotate before this: a span from now (30d) or an RFC 3339 time")
 	return cmd
 }
 
 func (c *cli) secretsUpdate() *cobra.Command {
-	var name, description string
+	var name, description, stage string
+	var labels []string
+	var clearLabels, replacePending bool
 	var vals valuesInput
+	var dates dateFlags
+	var rot rotationFlags
 	cmd := &cobra.Command{
-		Use:   "update SECRET [--name N] [--description D] [--file FILE [--var K=V]... | --values JSON]",
-		Short: "Rename, re-describe or rotate a secret",
-		Long: `Update a secret. --name renames it, --description replaces its description, and
+		Use:   "update SECRET [--name N] [--description D] [--file FILE [--var K=V]... | --values JSON] [--stage pending] [--label K=V]... [flags]",
+		Short: "Rename, re-describe, relabel, re-date or rotate a secret",
+		Long: `Update a secret. --name renames it (the old name keeps resolving as an alias for
+the secret's --rename-alias-ttl), --description replaces its description, and
 new values (--file or --values) write a new ENABLED version while the previous
-ENABLED version moves to DISABLED.
+ENABLED version moves to DISABLED. With --stage pending the new version is
+PENDING instead: plain references keep reading the ENABLED one, @pending
+references read it, and promote-version makes it ENABLED. While a version is
+PENDING, new values are refused unless --replace-pending.
+
+--label KEY=VALUE (repeatable) replaces all of the secret's labels with those
+given; --clear-labels removes them all. --expires-at, --expires-in or
+--no-expiry set or clear the expiry date; --rotate-by, --rotate-in or
+--no-rotate-by the rotate-by date. --previous-grace and --rename-alias-ttl
+change the rotation settings (0 ends each at once).
 
 ` + valuesHelp,
 		Example: `  mobius secrets update openai --file new-creds.json --var ENV=prod
-  mobius secrets update openai --values '{"api_key":"sk-new-..."}'
-  mobius secrets update openai --name openai-prod --description "Production key"`,
+  mobius secrets update stripe-webhook --file whsec-new.json --stage pending
+  mobius secrets update openai --name openai-prod --description "Production key"
+  mobius secrets update openai --label env=prod --label team=ml --rotate-in 90d
+  mobius secrets update openai --clear-labels --no-expiry --previous-grace 1h`,
 		Args: exactArgs("SECRET"),
 		RunE: c.action(func(cmd *cobra.Command, args []string) error {
-			var in client.UpdateSecretInput
-			if cmd.Flags().Changed("name") {
+			fl := cmd.Flags()
+			var in api.UpdateSecretRequest
+			if fl.Changed("name") {
 				in.Name = &name
 			}
-			if cmd.Flags().Changed("description") {
+			if fl.Changed("description") {
 				in.Description = &description
 			}
-			if vals.given(cmd) || len(vals.vars) > 0 {
-				values, err := vals.load(cmd, c.stdin)
+			switch {
+			case len(labels) > 0 && clearLabels:
+				return usagef("give either --label or --clear-labels, not both")
+			case len(labels) > 0:
+				l, err := parseLabels("--label", labels)
 				if err != nil {
 					return err
 				}
-				in.Values = values
+				in.Labels = &l
+			case clearLabels:
+				in.Labels = &map[string]string{}
 			}
-			if in.Name == nil && in.Description == nil && in.Values == nil {
-				return usagef("nothing to update: give --name, --description, --file or --values")
+			expires, rotateBy, err := dates.dates(cmd, c.now())
+			if err != nil {
+				return err
+			}
+			in.ExpiresAt, in.RotateBy = nullable(expires), nullable(rotateBy)
+			if in.PreviousGraceSeconds, in.RenameAliasSeconds, err = rot.seconds(cmd); err != nil {
+				return err
+			}
+			newValues := vals.given(cmd) || len(vals.vars) > 0
+			if fl.Changed("stage") {
+				switch strings.ToLower(stage) {
+				case "pending":
+					in.Stage = api.StatePending
+				case "enabled":
+					in.Stage = api.StateEnabled
+				default:
+					return usagef("invalid --stage %q: use pending (or enabled, the default)", secrets.Shorten(stage, 20))
+				}
+			}
+			if (fl.Changed("stage") || replacePending) && !newValues {
+				return usagef("--stage and --replace-pending apply to new values: give --file or --values")
+			}
+			in.ReplacePending = replacePending
+			if newValues {
+				if in.Values, err = vals.load(cmd, c.stdin); err != nil {
+					return err
+				}
+			}
+			if in.Name == nil && in.Description == nil && in.Values == nil && in.Labels == nil && in.ExpiresAt.IsZero() && in.RotateBy.IsZero() &&
+				in.PreviousGraceSeconds == nil && in.RenameAliasSeconds == nil {
+				return usagef("nothing to update: give --name, --description, --file or --values, --label or --clear-labels, a date, --previous-grace or --rename-alias-ttl")
 			}
 			cl, err := c.client()
 			if err != nil {
@@ -246,6 +407,12 @@ ENABLED version moves to DISABLED.
 	}
 	cmd.Flags().StringVar(&name, "name", "", "new name")
 	cmd.Flags().StringVar(&description, "description", "", "new description (\"\" clears it)")
+	cmd.Flags().StringVar(&stage, "stage", "", "pending: write the new version PENDING, to verify with @pending before promote-version")
+	cmd.Flags().BoolVar(&replacePending, "replace-pending", false, "let the new version replace a PENDING one (which becomes DISABLED)")
+	cmd.Flags().StringArrayVar(&labels, "label", nil, "a label KEY=VALUE (repeatable); replaces all of the secret's labels")
+	cmd.Flags().BoolVar(&clearLabels, "clear-labels", false, "remove every label")
+	dates.add(cmd, true)
+	rot.add(cmd)
 	vals.addFlags(cmd)
 	return cmd
 }
@@ -274,7 +441,7 @@ func (c *cli) secretsListVersions() *cobra.Command {
 // "current".
 func versionArg(s string) error {
 	if _, err := secrets.ParseVersionRef(s); err != nil {
-		return usagef("invalid version %q: want a positive number or \"current\"", shorten(s, 20))
+		return usagef("invalid version %q: want a positive number or \"current\"", secrets.Shorten(s, 20))
 	}
 	return nil
 }
@@ -292,15 +459,36 @@ func (c *cli) secretsGetVersion() *cobra.Command {
 
 type versionActionFunc func(cl *client.Client, ctx context.Context, project, secret, version string, opts ...client.CallOption) (*client.Version, error)
 
-func (c *cli) versionAction(use, short, long, example string, do versionActionFunc) *cobra.Command {
-	return c.onVersion(&cobra.Command{
+// versionAction is a command SECRET VERSION that runs one version action;
+// withForce gives it --force, for the actions the API refuses on a version
+// in use.
+func (c *cli) versionAction(use, short, long, example string, withForce bool, do versionActionFunc, aliases ...string) *cobra.Command {
+	cmd := &cobra.Command{
 		Use:     use + " SECRET VERSION",
+		Aliases: aliases,
 		Short:   short,
 		Long:    long + "\nVERSION is a number or \"current\". Prints the version as it now is.",
 		Example: example,
-	}, func(cl *client.Client, secret, version string) (*client.Version, error) {
-		return do(cl, c.ctx, "", secret, version)
+	}
+	force := forceFlag(cmd, withForce)
+	return c.onVersion(cmd, func(cl *client.Client, secret, version string) (*client.Version, error) {
+		return do(cl, c.ctx, "", secret, version, force()...)
 	})
+}
+
+// forceFlag gives cmd --force when with is true, and returns the call
+// options it makes.
+func forceFlag(cmd *cobra.Command, with bool) func() []client.CallOption {
+	if !with {
+		return func() []client.CallOption { return nil }
+	}
+	force := cmd.Flags().Bool("force", false, "act even if the version was resolved in the last hour")
+	return func() []client.CallOption {
+		if *force {
+			return []client.CallOption{client.Force()}
+		}
+		return nil
+	}
 }
 
 // onVersion makes cmd, which holds the help, a command on the
@@ -331,11 +519,13 @@ func (c *cli) secretsDestroyVersion() *cobra.Command {
 		Use:   "destroy-version SECRET VERSION",
 		Short: "Purge a version's values for good",
 		Long: `The version's ciphertext is purged and it becomes DESTROYED. This cannot be undone;
-its metadata stays for audit. At a terminal it asks first; --yes does not.
-VERSION is a number or "current". Prints the version as it now is.`,
-		Example: "  mobius secrets destroy-version openai 1\n  mobius secrets destroy-version openai 1 --yes",
+its metadata stays for audit. A version resolved in the last hour is refused,
+naming its last consumer, unless --force. At a terminal it asks first; --yes
+does not. VERSION is a number or "current". Prints the version as it now is.`,
+		Example: "  mobius secrets destroy-version openai 1\n  mobius secrets destroy-version openai 1 --yes --force",
 	}
 	confirm := c.irreversible(cmd)
+	force := forceFlag(cmd, true)
 	return c.onVersion(cmd, func(cl *client.Client, secret, version string) (*client.Version, error) {
 		what := "version " + version
 		if version == "current" {
@@ -344,24 +534,43 @@ VERSION is a number or "current". Prints the version as it now is.`,
 		if err := confirm(fmt.Sprintf("Destroy %s of secret %q? Its values are purged for good.", what, secret)); err != nil {
 			return nil, err
 		}
-		return cl.DestroyVersion(c.ctx, "", secret, version)
+		return cl.DestroyVersion(c.ctx, "", secret, version, force()...)
 	})
 }
 
 func (c *cli) secretsDelete() *cobra.Command {
+	var purge bool
 	cmd := &cobra.Command{
-		Use:     "delete SECRET",
-		Short:   "Delete a secret, destroying every version",
-		Long:    "Delete a secret: every version is destroyed and the name is freed. This cannot be undone.\nAt a terminal it asks first; --yes does not.",
-		Example: "  mobius secrets delete openai\n  mobius secrets delete openai --yes",
+		Use:   "delete SECRET [--purge]",
+		Short: "Delete a secret: move it to the trash",
+		Long: `Delete a secret: it moves to the trash for 7 days (the server's setting), with
+every version, and its name is free at once; references to it fail. Within
+those days "mobius secrets restore ID" brings it back; then it is purged for
+good. --purge skips the trash: the values are erased at once, and this cannot
+be undone. At a terminal it asks first; --yes does not.`,
+		Example: "  mobius secrets delete openai\n  mobius secrets delete openai --yes\n  mobius secrets delete old-token --purge",
 		Args:    exactArgs("SECRET"),
 	}
+	cmd.Flags().BoolVar(&purge, "purge", false, "skip the trash: erase the secret and every version now (cannot be undone)")
 	return c.removal(cmd,
 		func(name string) string {
-			return fmt.Sprintf("Delete secret %q and destroy every version? This cannot be undone.", name)
+			if purge {
+				return fmt.Sprintf("Delete secret %q for good, skipping the trash? Its values are erased at once; this cannot be undone.", name)
+			}
+			return fmt.Sprintf("Delete secret %q? It goes to the trash, and is purged for good when the trash's time ends.", name)
 		},
-		func(name string) string { return fmt.Sprintf("Deleted secret %q; every version is destroyed.", name) },
-		func(cl *client.Client, name string) error { return cl.DeleteSecret(c.ctx, "", name) })
+		func(name string) string {
+			if purge {
+				return fmt.Sprintf("Deleted secret %q for good.", name)
+			}
+			return fmt.Sprintf("Deleted secret %q; it is in the trash until it is purged (mobius secrets trash lists it).", name)
+		},
+		func(cl *client.Client, name string) error {
+			if purge {
+				return cl.PurgeSecret(c.ctx, "", name)
+			}
+			return cl.DeleteSecret(c.ctx, "", name)
+		})
 }
 
 func (c *cli) secretsResolutions() *cobra.Command {

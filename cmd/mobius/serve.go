@@ -9,9 +9,11 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/mobius-secrets/mobius/internal/asynclog"
 	"github.com/mobius-secrets/mobius/pkg/app"
 	"github.com/mobius-secrets/mobius/pkg/secrets"
 	"github.com/mobius-secrets/mobius/pkg/store/bolt"
@@ -38,9 +40,21 @@ prints, each on its own line,
 unless that file belongs to a server of another data folder that still exists.
 A later start on another address updates the endpoint in the file it wrote.
 
+On the same address it answers the Lambda Invoke API of the resolve function
+(POST /2015-03-31/functions/mobius-resolve/invocations), so loop runners, the
+AWS SDKs, "aws lambda invoke --endpoint-url" and "mobius resolve" resolve
+references locally exactly as they do against the deployed function. No AWS
+signature is checked there: each invocation is authorized by its resolve grant.
+
 With MOBIUS_STORE=dynamodb (and MOBIUS_TABLE, MOBIUS_KMS_KEY_ID and the AWS SDK's
 variables) it serves DynamoDB and KMS instead. Logs are JSON lines on standard
-error; SIGINT or SIGTERM stops it gracefully.`,
+error; SIGINT or SIGTERM stops it gracefully.
+
+On the embedded store it also answers "mobius admin backup" on a Unix socket in
+the data folder (admin.sock, mode 0600), so a backup needs no stop.
+MOBIUS_IDEMPOTENCY_LEASE (default 15s) is how long an Idempotency-Key stays
+claimed by a request the server never finished (it was killed): a retry in that
+time answers 409 with Retry-After, a retry after it runs the request once.`,
 		Example: `  mobius serve
   mobius serve --addr 127.0.0.1:9090 --data ./data
   MOBIUS_LOG_LEVEL=debug mobius serve --data /var/lib/mobius`,
@@ -59,7 +73,12 @@ error; SIGINT or SIGTERM stops it gracefully.`,
 				}
 				cfg.DataDir = data
 			}
-			return c.serve(cfg, app.NewLogger(c.stderr, cfg))
+			// Log lines are written from a goroutine of their own, so that
+			// no request waits on standard error (a terminal, a pipe);
+			// what is held is written before the command returns.
+			lw := asynclog.New(c.stderr, 0)
+			defer lw.Close()
+			return c.serve(cfg, app.NewLogger(lw, cfg))
 		}),
 	}
 	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:8080", "listen address (env MOBIUS_ADDR); port 0 picks a free port")
@@ -81,6 +100,17 @@ func (c *cli) serve(cfg app.Config, logger *slog.Logger) error {
 	defer a.Close()
 	ctx, cancel := context.WithCancel(c.ctx)
 	defer cancel()
+	// Reminders, trash purges and expired items, every minute, stopped
+	// (and waited for) before the store closes.
+	defer a.StartSweeper(ctx, app.SweepInterval)()
+	// The operator's socket: how "mobius admin backup" copies the store
+	// while this server holds it. Without it the server still serves.
+	stopAdmin, err := a.ServeAdmin(ctx)
+	if err != nil {
+		logger.Warn("online backups are off", "error", err.Error())
+	} else {
+		defer stopAdmin()
+	}
 	var bootErr error
 	err = app.ListenAndServe(ctx, cfg.Addr, a.Handler, logger, func(ln net.Addr) {
 		endpoint := endpointOf(ln)
@@ -92,6 +122,7 @@ func (c *cli) serve(cfg app.Config, logger *slog.Logger) error {
 		}
 		if created {
 			fmt.Fprintf(c.stdout, "export MOBIUS_ENDPOINT=%s\nexport MOBIUS_PROJECT=%s\nexport MOBIUS_API_KEY=%s\n", endpoint, app.DefaultProject, key)
+			fmt.Fprintln(c.stdout, tryLine(os.Args[0]))
 		}
 		if cfg.Store == app.StoreBolt {
 			c.rememberServer(ctx, a.Service, endpoint, cfg.DataDir, key, logger)
@@ -193,4 +224,15 @@ func keyOfStore(ctx context.Context, svc *secrets.Service, cfg *fileConfig) bool
 func dirExists(path string) bool {
 	fi, err := os.Stat(path)
 	return err == nil && fi.IsDir()
+}
+
+// tryLine is the shell comment printed after the export lines of a first
+// start: one line that stores a secret and resolves a reference to it, as a
+// loop runner would, with the binary as it was started.
+func tryLine(self string) string {
+	bin := "mobius"
+	if strings.Contains(self, "/") {
+		bin = self
+	}
+	return "# then try: " + bin + ` secrets create --name demo --values '{"token":"not-a-real-secret"}' && echo '{"auth":"Bearer ${secret:demo.token}"}' | ` + bin + " resolve --file -"
 }

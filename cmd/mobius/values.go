@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,7 +11,11 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/go-json-experiment/json/jsontext"
 	"github.com/spf13/cobra"
+
+	"github.com/mobius-secrets/mobius/internal/strictjson"
+	"github.com/mobius-secrets/mobius/pkg/secrets"
 )
 
 // maxValuesInput bounds a values file or --values argument. The server's own
@@ -31,7 +34,10 @@ const valuesHelp = `The values object is one JSON object of string keys to strin
 with --file (recommended: it keeps secrets out of your shell history; "-" reads
 standard input) or inline with --values. In a file, each ${VAR} is replaced by
 the --var VAR=VALUE given (an unknown ${VAR} is an error, an unused --var a
-warning) and $${ stands for a literal ${. Values are never printed.`
+warning) and $${ stands for a literal ${. The JSON is read strictly: a key
+given twice, or a string that is not valid Unicode (bytes that are not UTF-8,
+a lone surrogate escape such as \ud800), is refused. Values are never
+printed.`
 
 func (v *valuesInput) addFlags(cmd *cobra.Command) {
 	f := cmd.Flags()
@@ -97,14 +103,19 @@ func (v *valuesInput) load(cmd *cobra.Command, stdin io.Reader) (map[string]stri
 }
 
 func readValuesFile(path string, stdin io.Reader) (string, []byte, error) {
+	return readInputFile(path, stdin, maxValuesInput, "")
+}
+
+// readInputFile reads --file's path ("-" for stdin), at most limit bytes;
+// over, the usage error says so, followed by why. It names the file, and
+// never quotes what it read.
+func readInputFile(path string, stdin io.Reader, limit int, why string) (string, []byte, error) {
 	if path == "" {
 		return "", nil, usagef("--file needs a path (or - for standard input)")
 	}
-	name := path
-	var r io.Reader
+	name, r := path, stdin
 	if path == "-" {
 		name = "<stdin>"
-		r = stdin
 	} else {
 		fh, err := os.Open(path)
 		if err != nil {
@@ -117,12 +128,12 @@ func readValuesFile(path string, stdin io.Reader) (string, []byte, error) {
 		defer fh.Close()
 		r = fh
 	}
-	data, err := io.ReadAll(io.LimitReader(r, maxValuesInput+1))
+	data, err := io.ReadAll(io.LimitReader(r, int64(limit)+1))
 	if err != nil {
 		return "", nil, usagef("--file %s: %v", name, err)
 	}
-	if len(data) > maxValuesInput {
-		return "", nil, usagef("%s is larger than %d bytes", name, maxValuesInput)
+	if len(data) > limit {
+		return "", nil, usagef("%s is larger than %d bytes%s", name, limit, why)
 	}
 	return name, data, nil
 }
@@ -138,6 +149,10 @@ func parseVars(args []string) (map[string]string, error) {
 		}
 		if !validVarName(name) {
 			return nil, usagef("--var #%d: the name before '=' must be letters, digits and _, not starting with a digit", i+1)
+		}
+		if !utf8.ValidString(val) {
+			// It would reach the JSON as U+FFFD: not what was given.
+			return nil, usagef("--var %s: the value is not valid UTF-8 text", name)
 		}
 		vars[name] = val
 	}
@@ -188,7 +203,8 @@ func substitute(data []byte, name string, vars map[string]string, used map[strin
 				return nil, usagef("%s:%d: unknown variable ${%s}: give it with --var %s=VALUE", name, line, v, v)
 			}
 			used[v] = true
-			out.Write(jsonEscape(val))
+			q := secrets.AppendJSONString(nil, val)
+			out.Write(q[1 : len(q)-1]) // between the template's own quotes
 			i += 2 + end + 1
 			continue
 		}
@@ -198,77 +214,88 @@ func substitute(data []byte, name string, vars map[string]string, used map[strin
 	return out.Bytes(), nil
 }
 
-// jsonEscape returns s as the inside of a JSON string literal.
+// jsonEscape returns s, valid UTF-8, as the inside of a JSON string
+// literal.
 func jsonEscape(s string) []byte {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(s)
-	q := bytes.TrimSuffix(b.Bytes(), []byte("\n"))
+	q, _ := jsontext.AppendQuote(nil, s)
 	return q[1 : len(q)-1]
 }
 
-// parseValues decodes a JSON object of string values. Errors name where
-// (file:line, or the key) and never quote the input.
+// parseValues decodes a JSON object of string values, strictly
+// (internal/strictjson): no key twice, no string that is not valid
+// Unicode (invalid UTF-8, a lone surrogate escape such as \ud800), one
+// object and nothing after it. Errors name where (file:line, or the key)
+// and never quote the input.
 func parseValues(data []byte, name string) (map[string]string, error) {
 	where := func(off int64) string {
 		if name == "--values" {
 			return name
 		}
-		return fmt.Sprintf("%s:%d", name, 1+bytes.Count(data[:min(int(off), len(data))], []byte("\n")))
+		return fmt.Sprintf("%s:%d", name, 1+bytes.Count(data[:min(max(int(off), 0), len(data))], []byte("\n")))
 	}
-	if !utf8.Valid(data) {
-		return nil, usagef("%s: not valid UTF-8 text", where(int64(utf8Prefix(data))))
-	}
-	var probe any
-	if err := json.Unmarshal(data, &probe); err != nil {
-		var se *json.SyntaxError
-		if errors.As(err, &se) {
-			if name == "--values" {
-				return nil, usagef("--values is not valid JSON (error at character %d)", se.Offset)
-			}
-			return nil, usagef("%s: invalid JSON", where(se.Offset))
+	if err := strictjson.Valid(data); err != nil {
+		var e *strictjson.Error
+		if !errors.As(err, &e) {
+			return nil, usagef("%s: invalid JSON", name)
 		}
-		return nil, usagef("%s: invalid JSON", name)
+		return nil, valuesError(e, name, where(e.Offset))
 	}
-	probe = nil
-	dec := json.NewDecoder(bytes.NewReader(data))
-	tok, err := dec.Token()
-	if d, ok := tok.(json.Delim); err != nil || !ok || d != '{' {
+	dec := strictjson.NewDecoder(data)
+	tok, err := dec.ReadToken()
+	if err != nil || tok.Kind() != '{' {
 		return nil, usagef("%s: the values must be a JSON object of string keys to string values", where(dec.InputOffset()))
 	}
 	values := map[string]string{}
-	for dec.More() {
-		kt, err := dec.Token()
+	for dec.PeekKind() == '"' {
+		kt, err := dec.ReadToken()
 		if err != nil {
 			return nil, usagef("%s: invalid JSON", where(dec.InputOffset()))
 		}
-		key, _ := kt.(string)
-		key = shorten(key, 40)
+		key := kt.String()
 		at := dec.InputOffset()
-		if _, dup := values[kt.(string)]; dup {
-			return nil, usagef("%s: key %q appears twice", where(at), key)
+		if _, dup := values[key]; dup {
+			return nil, usagef("%s: key %q appears twice", where(at), secrets.Shorten(key, 40))
 		}
-		vt, err := dec.Token()
+		vt, err := dec.ReadToken()
 		if err != nil {
 			return nil, usagef("%s: invalid JSON", where(at))
 		}
-		val, ok := vt.(string)
-		if !ok {
-			return nil, usagef("%s: the value of %q must be a string", where(at), key)
+		if vt.Kind() != '"' {
+			return nil, usagef("%s: the value of %q must be a string", where(at), secrets.Shorten(key, 40))
 		}
-		values[kt.(string)] = val
+		values[key] = vt.String()
 	}
 	return values, nil
 }
 
-// shorten cuts a key or name (never a value) for an error message.
-func shorten(s string, n int) string {
-	r := []rune(s)
-	if len(r) <= n {
-		return s
+// valuesError describes a strict decoding error of a values object at
+// where, naming the key it is in and never quoting a value.
+func valuesError(e *strictjson.Error, name, where string) error {
+	in := ""
+	switch {
+	case e.Pointer == "":
+	case e.Pointer.Parent() == "":
+		in = fmt.Sprintf(" (the value of %q)", secrets.Shorten(e.Name(), 40))
+	default:
+		in = fmt.Sprintf(" (at %s)", strictjson.Where(e.Pointer))
 	}
-	return string(r[:n]) + "…"
+	switch e.Kind {
+	case strictjson.DuplicateName:
+		if p := e.Pointer.Parent(); p != "" {
+			return usagef("%s: key %q appears twice (in %s)", where, secrets.Shorten(e.Name(), 40), strictjson.Where(p))
+		}
+		return usagef("%s: key %q appears twice", where, secrets.Shorten(e.Name(), 40))
+	case strictjson.InvalidUTF8:
+		return usagef("%s: not valid UTF-8 text%s", where, in)
+	case strictjson.LoneSurrogate:
+		return usagef(`%s: a lone UTF-16 surrogate escape (\uD800-\uDFFF without its pair) is not a character%s`, where, in)
+	case strictjson.Trailing:
+		return usagef("%s: invalid JSON: data after the values object", where)
+	}
+	if name == "--values" {
+		return usagef("--values is not valid JSON (error at character %d)", e.Offset)
+	}
+	return usagef("%s: invalid JSON", where)
 }
 
 // utf8Prefix is the length of the longest valid UTF-8 prefix of b.

@@ -2,7 +2,12 @@
 // `mobius serve`, behind an API Gateway HTTP API (payload format 2.0). It
 // is wiring only: configuration from the environment and the service on
 // DynamoDB and KMS (pkg/app/awsapp), clients built once per container, then
-// the handler, before lambda.Start.
+// the handler behind the edge (edge.go), before lambda.Start.
+//
+// Besides awsapp's settings it reads MOBIUS_BASE_PATH: the path of the API
+// mapping when the API is served on a custom domain (e.g. "secrets" for
+// https://api.example.com/secrets/v1/...), stripped before routing. A
+// named stage's name is stripped on the execute-api domain without it.
 package main
 
 import (
@@ -11,7 +16,6 @@ import (
 	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
 	"github.com/mobius-secrets/mobius/pkg/app/awsapp"
 	"github.com/mobius-secrets/mobius/pkg/httpapi"
 )
@@ -19,15 +23,27 @@ import (
 func main() {
 	cfg, err := awsapp.ConfigFromEnv(os.Getenv)
 	if err != nil {
-		slog.New(slog.NewJSONHandler(os.Stderr, nil)).Error("configuration", "err", err.Error())
-		os.Exit(1)
+		fail(err)
+	}
+	basePath, err := cleanBasePath(os.Getenv("MOBIUS_BASE_PATH"))
+	if err != nil {
+		fail(err)
 	}
 	logger := awsapp.NewLogger(os.Stderr, cfg.LogLevel)
+	// The standard log package (the Lambda runtime's, any library's) writes
+	// JSON records through the same logger.
+	slog.SetDefault(logger)
 	b, err := awsapp.Open(context.Background(), cfg, logger)
 	if err != nil {
 		logger.Error("starting", "err", err.Error())
 		os.Exit(1)
 	}
-	h := httpapi.NewHandler(b.Service, httpapi.Options{Logger: logger, PageTokenKey: b.PageTokenKey})
-	lambda.Start(httpadapter.NewV2(h).ProxyWithContext)
+	h := httpapi.NewHandler(b.Service, httpapi.Options{Logger: logger, MaxBodyBytes: httpapi.DefaultMaxBodyBytes})
+	e := &edge{handler: h, log: logger, basePath: basePath, margin: cfg.DeadlineMargin, maxBody: httpapi.DefaultMaxBodyBytes}
+	lambda.Start(e.Handle)
+}
+
+func fail(err error) {
+	slog.New(slog.NewJSONHandler(os.Stderr, nil)).Error("configuration", "err", err.Error())
+	os.Exit(1)
 }

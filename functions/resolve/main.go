@@ -5,7 +5,10 @@
 // the logic is pkg/resolve. It links no HTTP handler and no embedded store.
 //
 // A failure is returned as the function error {"errorType", "errorMessage"}
-// with errorType NotFound, BadRequest, Unavailable or Internal.
+// with errorType NotFound, BadRequest, Unavailable or Internal. Each
+// invocation gives up on the store and the key service
+// MOBIUS_DEADLINE_MARGIN before the Lambda deadline, so a stalled
+// dependency is an Unavailable error, not a timeout.
 package main
 
 import (
@@ -14,11 +17,14 @@ import (
 	"errors"
 	"log/slog"
 	"os"
+	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambda/messages"
+	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/mobius-secrets/mobius/pkg/app/awsapp"
 	"github.com/mobius-secrets/mobius/pkg/resolve"
+	"github.com/mobius-secrets/mobius/pkg/secrets"
 )
 
 func main() {
@@ -27,22 +33,42 @@ func main() {
 		slog.New(slog.NewJSONHandler(os.Stderr, nil)).Error("configuration", "err", err.Error())
 		os.Exit(1)
 	}
+	cfg.KeyCheck = secrets.KeyCheckVerify // a reader: it never writes the key check
 	logger := awsapp.NewLogger(os.Stderr, cfg.LogLevel)
+	// The standard log package (the Lambda runtime reports a function error
+	// with it) writes JSON records through the same logger.
+	slog.SetDefault(logger)
 	b, err := awsapp.Open(context.Background(), cfg, logger)
 	if err != nil {
 		logger.Error("starting", "err", err.Error())
 		os.Exit(1)
 	}
-	lambda.Start(handler{resolve.New(b.Service, logger)})
+	lambda.Start(handler{r: resolve.New(b.Service, logger), margin: cfg.DeadlineMargin})
 }
 
 // handler takes the raw payload (lambda.Handler), so that an event that is
 // not even JSON is a BadRequest from pkg/resolve, not a runtime error.
-type handler struct{ r *resolve.Resolver }
+type handler struct {
+	r      *resolve.Resolver
+	margin time.Duration
+}
 
 func (h handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
+	var inv awsapp.Invocation
+	if lc, ok := lambdacontext.FromContext(ctx); ok {
+		inv.LambdaRequestID = lc.AwsRequestID
+	}
+	ctx = awsapp.BeginInvocation(ctx, inv)
+	ctx, cancel := awsapp.WithDeadlineMargin(ctx, h.margin)
+	defer cancel()
 	res, err := h.r.Invoke(ctx, payload)
 	if err != nil {
+		var e *resolve.Error
+		// Whatever failed because the invocation ran out of time is a
+		// dependency that did not answer.
+		if errors.As(err, &e) && e.Type == resolve.TypeInternal && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			err = &resolve.Error{Type: resolve.TypeUnavailable, Message: "the store or the key service did not answer in time; try again"}
+		}
 		return nil, functionError(err)
 	}
 	return json.Marshal(res)

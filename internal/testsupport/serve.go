@@ -117,13 +117,6 @@ func copyLines(w io.Writer, r io.Reader, each func(line string)) {
 // Done is closed once the process has ended and all its output is read.
 func (s *Serve) Done() <-chan struct{} { return s.done }
 
-// Err is how the process ended (the error of exec.Cmd.Wait), once Done is
-// closed.
-func (s *Serve) Err() error {
-	<-s.done
-	return s.err
-}
-
 // Stop sends sig and waits up to 30 seconds for the process to end; it
 // returns how the process ended.
 func (s *Serve) Stop(t testing.TB, sig os.Signal) error {

@@ -120,6 +120,17 @@ func TestSpecCoversTheContract(t *testing.T) {
 		{"POST /v1/projects/{project}/secrets/{secret}/versions/{version}/enable", "versions", "enableVersion", "200", []string{"409", "412"}},
 		{"POST /v1/projects/{project}/secrets/{secret}/versions/{version}/disable", "versions", "disableVersion", "200", []string{"409", "412"}},
 		{"POST /v1/projects/{project}/secrets/{secret}/versions/{version}/destroy", "versions", "destroyVersion", "200", []string{"409", "412"}},
+		{"POST /v1/projects/{project}/secrets/{secret}/versions/{version}/promote", "versions", "promoteVersion", "200", []string{"409", "412"}},
+		{"DELETE /v1/projects/{project}/secrets/{secret}/aliases/{alias}", "secrets", "deleteAlias", "200", nil},
+		{"GET /v1/projects/{project}/secrets/{secret}/consumers", "secrets", "listConsumers", "200", nil},
+		{"POST /v1/projects/{project}/references/check", "secrets", "checkReferences", "200", []string{"413"}},
+		{"POST /v1/projects/{project}/resolve-grants", "resolve-grants", "createResolveGrant", "201", []string{"409", "413"}},
+		{"GET /v1/projects/{project}/resolve-grants", "resolve-grants", "listResolveGrants", "200", nil},
+		{"DELETE /v1/projects/{project}/resolve-grants/{id}", "resolve-grants", "revokeResolveGrant", "204", nil},
+		{"GET /v1/projects/{project}/events", "events", "listEvents", "200", nil},
+		{"GET /v1/projects/{project}/trash", "trash", "listTrash", "200", nil},
+		{"POST /v1/projects/{project}/trash/{id}/restore", "trash", "restoreSecret", "200", []string{"409", "413"}},
+		{"DELETE /v1/projects/{project}/trash/{id}", "trash", "purgeTrash", "204", nil},
 		{"POST /v1/projects/{project}/api-keys", "api-keys", "createApiKey", "201", []string{"409", "413"}},
 		{"GET /v1/projects/{project}/api-keys", "api-keys", "listApiKeys", "200", nil},
 		{"DELETE /v1/projects/{project}/api-keys/{id}", "api-keys", "revokeApiKey", "204", nil},
@@ -206,12 +217,26 @@ func TestSpecLimits(t *testing.T) {
 		{"Values holds strings", schema("Values").AdditionalProperties.Schema.Value.Type.Is("string"), true},
 		{"Values is write-only", schema("Values").WriteOnly, true},
 		{"sha256 pattern", schema("Version").Properties["sha256"].Value.Pattern, `^[0-9a-f]{64}$`},
-		{"states", schema("State").Enum, []any{"ENABLED", "DISABLED", "DESTROYED"}},
-		{"scopes", schema("Scope").Enum, []any{"secrets:read", "secrets:write", "keys:admin"}},
+		{"states", schema("State").Enum, []any{"ENABLED", "PENDING", "DISABLED", "DESTROYED"}},
+		{"scopes", schema("Scope").Enum, []any{"secrets:read", "secrets:write", "keys:admin", "secrets:resolve"}},
 		{"ApiKeyId pattern", schema("ApiKeyId").Pattern, `^key_[0-9A-HJKMNP-TV-Z]{26}$`},
 		{"key pattern", schema("ApiKeyCreated").Properties["key"].Value.Pattern, `^mbs_[a-z2-7]{52}$`},
 		{"current_version nullable", schema("Secret").Properties["current_version"].Value.Type.Slice(), []string{"integer", "null"}},
 		{"last_used_at nullable", schema("ApiKey").Properties["last_used_at"].Value.Type.Slice(), []string{"string", "null"}},
+		{"pending_version nullable", schema("Secret").Properties["pending_version"].Value.Type.Slice(), []string{"integer", "null"}},
+		{"previous_version nullable", schema("Secret").Properties["previous_version"].Value.Type.Slice(), []string{"integer", "null"}},
+		{"last_resolved_at nullable", schema("Version").Properties["last_resolved_at"].Value.Type.Slice(), []string{"string", "null"}},
+		{"previous grace maximum", *schema("PreviousGraceSeconds").Max, 604800.0},
+		{"rename alias maximum", *schema("RenameAliasSeconds").Max, 2592000.0},
+		{"stages", schema("UpdateSecretRequest").Properties["stage"].Value.Enum, []any{"PENDING", "ENABLED"}},
+		{"ResolveGrantId pattern", schema("ResolveGrantId").Pattern, `^grt_[0-9A-HJKMNP-TV-Z]{26}$`},
+		{"grant pattern", schema("ResolveGrantCreated").Properties["grant"].Value.Pattern, `^mbg_[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{43}$`},
+		{"grant secrets minItems", schema("CreateResolveGrantRequest").Properties["secrets"].Value.MinItems, uint64(1)},
+		{"grant secrets maxItems", *schema("CreateResolveGrantRequest").Properties["secrets"].Value.MaxItems, uint64(100)},
+		{"grant ttl minimum", *schema("CreateResolveGrantRequest").Properties["ttl_seconds"].Value.Min, 1.0},
+		{"grant ttl maximum", *schema("CreateResolveGrantRequest").Properties["ttl_seconds"].Value.Max, 86400.0},
+		{"grant ttl default", schema("CreateResolveGrantRequest").Properties["ttl_seconds"].Value.Default, 3600.0},
+		{"grant run nullable object", schema("ResolveGrantRun").Type.Slice(), []string{"object", "null"}},
 		{"limit minimum", *param("Limit").Min, 1.0},
 		{"limit maximum", *param("Limit").Max, 1000.0},
 		{"limit default", param("Limit").Default, 50.0},
@@ -225,18 +250,19 @@ func TestSpecLimits(t *testing.T) {
 		}
 	}
 	// No response schema can carry a value or a stored key: they are closed.
-	for _, name := range []string{"Secret", "Version", "Resolution", "ApiKey", "ApiKeyCreated", "SecretList", "VersionList", "ResolutionList", "ApiKeyList", "Error"} {
+	for _, name := range []string{"Secret", "Version", "Resolution", "ApiKey", "ApiKeyCreated", "SecretList", "VersionList", "ResolutionList", "ApiKeyList", "Error",
+		"SecretAlias", "ConsumerList", "VersionConsumers", "Consumer", "ResolveGrant", "ResolveGrantCreated", "ResolveGrantList", "ResolveGrantSecret"} {
 		if ap := schema(name).AdditionalProperties; ap.Has == nil || *ap.Has {
 			t.Errorf("schema %s allows additional properties", name)
 		}
 	}
 	// Every response header the contract names is documented.
-	for _, h := range []string{"ETag", "Location", "IdempotentReplayed", "RetryAfter", "XRequestId"} {
+	for _, h := range []string{"ETag", "Location", "ResolveGrantLocation", "IdempotentReplayed", "RetryAfter", "XRequestId"} {
 		if doc.Components.Headers[h] == nil {
 			t.Errorf("no header %s", h)
 		}
 	}
-	for _, p := range []string{"IfMatch", "IdempotencyKey", "PageToken", "Prefix"} {
+	for _, p := range []string{"IfMatch", "IdempotencyKey", "PageToken", "Prefix", "Force", "Since", "Alias", "ResolveGrantId"} {
 		if doc.Components.Parameters[p] == nil {
 			t.Errorf("no parameter %s", p)
 		}

@@ -8,7 +8,6 @@ package app
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/mobius-secrets/mobius/pkg/app/awsapp"
 	"github.com/mobius-secrets/mobius/pkg/httpapi"
@@ -25,6 +25,10 @@ import (
 	"github.com/mobius-secrets/mobius/pkg/secrets"
 	"github.com/mobius-secrets/mobius/pkg/store/bolt"
 )
+
+// The embedded store keeps expired items until the Sweep deletes them:
+// its driver must list their partitions, or they would stay for good.
+var _ secrets.PartitionLister = (*bolt.Driver)(nil)
 
 // Store kinds.
 const (
@@ -39,7 +43,6 @@ const DefaultProject = "default"
 const (
 	dataFileName   = "mobius.db"
 	keyFileName    = "master.key"
-	tokenKeyName   = "token.key"
 	bootstrapMark  = ".bootstrapped"
 	bootstrapName  = "bootstrap"
 	defaultAddress = "127.0.0.1:8080"
@@ -52,11 +55,20 @@ type Config struct {
 	Addr     string        // listen address of `mobius serve`
 	AWS      awsapp.Config // dynamodb: table, KMS key, page-token key
 	LogLevel slog.Level    // MOBIUS_LOG_LEVEL: debug, info, warn, error
+	// DataKeyCacheTTL (MOBIUS_DATA_KEY_CACHE_TTL) is how long an unwrapped
+	// data key is reused, on either store: the default (5 minutes) if zero,
+	// no cache if negative (awsapp.DataKeyCacheDisabled).
+	DataKeyCacheTTL time.Duration
+	// IdempotencyLease (MOBIUS_IDEMPOTENCY_LEASE) is how long an
+	// Idempotency-Key stays claimed by a request that never finished (its
+	// server died): httpapi.DefaultIdempotencyLease if zero.
+	IdempotencyLease time.Duration
 }
 
-// ConfigFromEnv reads MOBIUS_STORE, MOBIUS_DATA, MOBIUS_ADDR and
-// MOBIUS_LOG_LEVEL through getenv, and with MOBIUS_STORE=dynamodb what
-// awsapp.ConfigFromEnv reads.
+// ConfigFromEnv reads MOBIUS_STORE, MOBIUS_DATA, MOBIUS_ADDR,
+// MOBIUS_LOG_LEVEL, MOBIUS_DATA_KEY_CACHE_TTL and MOBIUS_IDEMPOTENCY_LEASE
+// through getenv, and with MOBIUS_STORE=dynamodb what awsapp.ConfigFromEnv
+// reads.
 func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	cfg := Config{
 		Store:   strings.ToLower(strings.TrimSpace(getenv("MOBIUS_STORE"))),
@@ -71,6 +83,12 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	}
 	var err error
 	if cfg.LogLevel, err = awsapp.LogLevel(getenv); err != nil {
+		return Config{}, err
+	}
+	if cfg.DataKeyCacheTTL, err = awsapp.DataKeyCacheTTL(getenv); err != nil {
+		return Config{}, err
+	}
+	if cfg.IdempotencyLease, err = leaseFromEnv(getenv); err != nil {
 		return Config{}, err
 	}
 	switch cfg.Store {
@@ -90,6 +108,25 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		return Config{}, fmt.Errorf("MOBIUS_STORE=%q: want %q or %q", cfg.Store, StoreBolt, StoreDynamoDB)
 	}
 	return cfg, nil
+}
+
+// Bounds of MOBIUS_IDEMPOTENCY_LEASE: long enough for a request to finish,
+// short enough that a retry after a crash does not wait for long.
+const (
+	minIdempotencyLease = time.Second
+	maxIdempotencyLease = 10 * time.Minute
+)
+
+func leaseFromEnv(getenv func(string) string) (time.Duration, error) {
+	v := strings.TrimSpace(getenv("MOBIUS_IDEMPOTENCY_LEASE"))
+	if v == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < minIdempotencyLease || d > maxIdempotencyLease {
+		return 0, fmt.Errorf("MOBIUS_IDEMPOTENCY_LEASE=%q: want a duration from %s to %s, e.g. 15s", v, minIdempotencyLease, maxIdempotencyLease)
+	}
+	return d, nil
 }
 
 // DefaultDataDir is the per-user data folder: $XDG_DATA_HOME/mobius, or
@@ -117,15 +154,23 @@ func NewLogger(w io.Writer, cfg Config) *slog.Logger {
 // App is the wired service and its HTTP handler.
 type App struct {
 	Service *secrets.Service
+	// Handler serves the HTTP API and, under /2015-03-31/, the Lambda
+	// Invoke API of the resolve function (invoke.go).
 	Handler http.Handler
 
 	cfg     Config
 	log     *slog.Logger
 	closers []func() error
+	// store is the embedded store's driver (nil on DynamoDB), for the
+	// operator's socket (admin.go).
+	store *bolt.Driver
 }
 
-// New opens the store and keys that cfg names and builds the service and
-// the handler. Close the App when done.
+// New opens the store and keys that cfg names, checks that the key is the
+// one the store is sealed under, and builds the service and the handler.
+// It refuses, with one line naming the file and what to do and having
+// written nothing, a damaged data file, a missing or other key for a store
+// that holds data, or a key file others can read. Close the App when done.
 func New(ctx context.Context, cfg Config, logger *slog.Logger) (*App, error) {
 	if logger == nil {
 		logger = slog.Default()
@@ -134,44 +179,82 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*App, error) {
 		cfg.Store = StoreBolt
 	}
 	a := &App{cfg: cfg, log: logger}
-	var tokenKey []byte
 	switch cfg.Store {
 	case StoreBolt:
-		if cfg.DataDir == "" {
-			return nil, errors.New("app: the embedded store needs a data folder (MOBIUS_DATA or --data)")
-		}
-		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-			return nil, fmt.Errorf("app: data folder: %w", err)
-		}
-		w, err := local.OpenFile(filepath.Join(cfg.DataDir, keyFileName))
+		svc, st, err := openEmbedded(ctx, cfg, logger)
 		if err != nil {
-			return nil, fmt.Errorf("app: %w", err)
-		}
-		tokenKey, err = readOrCreateKey(filepath.Join(cfg.DataDir, tokenKeyName))
-		if err != nil {
-			return nil, fmt.Errorf("app: page token key: %w", err)
-		}
-		st, err := bolt.Open(filepath.Join(cfg.DataDir, dataFileName), bolt.Options{})
-		if err != nil {
-			return nil, fmt.Errorf("app: %w", err)
+			return nil, err
 		}
 		a.closers = append(a.closers, st.Close)
-		a.Service = secrets.NewService(st, w, secrets.Options{Logger: logger})
+		a.Service, a.store = svc, st
 	case StoreDynamoDB:
-		b, err := awsapp.Open(ctx, cfg.AWS, logger)
+		awsCfg := cfg.AWS
+		if cfg.DataKeyCacheTTL != 0 {
+			awsCfg.DataKeyCacheTTL = cfg.DataKeyCacheTTL
+		}
+		b, err := awsapp.Open(ctx, awsCfg, logger)
 		if err != nil {
 			return nil, fmt.Errorf("app: %w", err)
 		}
-		a.Service, tokenKey = b.Service, b.PageTokenKey
+		a.Service = b.Service
+		if err := a.Service.CheckKey(ctx, secrets.KeyCheckInit); err != nil {
+			return nil, fmt.Errorf("table %s, KMS key %s: %s", cfg.AWS.Table, cfg.AWS.KMSKeyID, secrets.ErrorMessage(err))
+		}
 	default:
 		return nil, fmt.Errorf("app: unknown store %q: want %q or %q", cfg.Store, StoreBolt, StoreDynamoDB)
 	}
-	a.Handler = httpapi.NewHandler(a.Service, httpapi.Options{Logger: logger, PageTokenKey: tokenKey})
+	if _, err := a.Service.ServiceKey(ctx, secrets.PurposePageToken); err != nil {
+		a.Close()
+		return nil, fmt.Errorf("app: page-token key: %s", secrets.ErrorMessage(err))
+	}
+	a.Handler = httpapi.NewHandler(a.Service, httpapi.Options{Logger: logger, IdempotencyLease: cfg.IdempotencyLease})
+	a.Handler = withInvoke(a.Handler, a.Service, logger)
 	return a, nil
 }
 
-// Config returns the configuration the App was built from.
-func (a *App) Config() Config { return a.cfg }
+// openEmbedded opens the data file and the key file under cfg.DataDir.
+// Only an empty store may get a new key: a missing key file beside a data
+// file that holds anything is refused, never replaced.
+func openEmbedded(ctx context.Context, cfg Config, logger *slog.Logger) (*secrets.Service, *bolt.Driver, error) {
+	if cfg.DataDir == "" {
+		return nil, nil, errors.New("app: the embedded store needs a data folder (MOBIUS_DATA or --data)")
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, nil, fmt.Errorf("app: data folder: %w", err)
+	}
+	dataPath, keyPath := filepath.Join(cfg.DataDir, dataFileName), filepath.Join(cfg.DataDir, keyFileName)
+	st, err := bolt.Open(dataPath, bolt.Options{})
+	if err != nil {
+		return nil, nil, err
+	}
+	fail := func(err error) (*secrets.Service, *bolt.Driver, error) {
+		st.Close()
+		return nil, nil, err
+	}
+	empty, err := st.Empty(ctx)
+	if err != nil {
+		return fail(fmt.Errorf("%s: %w", dataPath, err))
+	}
+	if _, err := os.Stat(keyPath); errors.Is(err, fs.ErrNotExist) && !empty {
+		return fail(fmt.Errorf("%s is missing, and %s holds data sealed under it: restore the key file kept with this data file (mobius admin backup writes both), or move the data file away to start an empty store; nothing was changed", keyPath, dataPath))
+	}
+	w, err := local.OpenFile(keyPath)
+	if err != nil {
+		return fail(err)
+	}
+	svc := secrets.NewService(st, w, awsapp.ServiceOptions(logger, cfg.DataKeyCacheTTL))
+	if err := svc.CheckKey(ctx, secrets.KeyCheckInit); err != nil {
+		if errors.Is(err, secrets.ErrKeyMismatch) {
+			return fail(fmt.Errorf("%s does not open %s: %s", keyPath, dataPath, secrets.ErrorMessage(err)))
+		}
+		return fail(fmt.Errorf("%s: %s", dataPath, secrets.ErrorMessage(err)))
+	}
+	// Everything is checked: now zero what an interrupted erase left.
+	if err := st.Scrub(); err != nil {
+		return fail(fmt.Errorf("%s: %w", dataPath, err))
+	}
+	return svc, st, nil
+}
 
 // Close releases the store.
 func (a *App) Close() error {
@@ -216,39 +299,4 @@ func (a *App) Bootstrap(ctx context.Context) (key string, created bool, err erro
 		return "", false, fmt.Errorf("app: bootstrap marker: %w", err)
 	}
 	return key, created, nil
-}
-
-// readOrCreateKey reads a 32-byte key file, creating it (mode 0600) with
-// random bytes if it does not exist.
-func readOrCreateKey(path string) ([]byte, error) {
-	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		b = make([]byte, 32)
-		if _, err := io.ReadFull(rand.Reader, b); err != nil {
-			return nil, err
-		}
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if errors.Is(err, fs.ErrExist) {
-			return readOrCreateKey(path)
-		}
-		if err != nil {
-			return nil, err
-		}
-		if _, err := f.Write(b); err != nil {
-			f.Close()
-			return nil, err
-		}
-		if err := f.Sync(); err != nil {
-			f.Close()
-			return nil, err
-		}
-		return b, f.Close()
-	}
-	if err != nil {
-		return nil, err
-	}
-	if len(b) != 32 {
-		return nil, fmt.Errorf("%s: want 32 bytes, have %d", path, len(b))
-	}
-	return b, nil
 }

@@ -10,11 +10,13 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/mobius-secrets/mobius/pkg/app/awsapp"
+	"github.com/mobius-secrets/mobius/pkg/secrets"
 )
 
 func env(m map[string]string) func(string) string {
@@ -35,14 +37,22 @@ func TestConfigFromEnv(t *testing.T) {
 		{"explicit", map[string]string{"MOBIUS_DATA": "/d", "MOBIUS_ADDR": ":9", "MOBIUS_LOG_LEVEL": "debug"},
 			Config{Store: "bolt", DataDir: "/d", Addr: ":9", LogLevel: slog.LevelDebug}, ""},
 		{"dynamodb", map[string]string{"MOBIUS_STORE": "dynamodb", "MOBIUS_TABLE": "t", "MOBIUS_KMS_KEY_ID": "alias/k"},
-			Config{Store: "dynamodb", Addr: "127.0.0.1:8080", AWS: awsapp.Config{Table: "t", KMSKeyID: "alias/k"}}, ""},
-		{"dynamodb with page-token key", map[string]string{"MOBIUS_STORE": "dynamodb", "MOBIUS_TABLE": "t", "MOBIUS_KMS_KEY_ID": "alias/k", "MOBIUS_PAGE_TOKEN_KEY": strings.Repeat("00", 16), "MOBIUS_LOG_LEVEL": "warn"},
-			Config{Store: "dynamodb", Addr: "127.0.0.1:8080", LogLevel: slog.LevelWarn, AWS: awsapp.Config{Table: "t", KMSKeyID: "alias/k", PageTokenKey: make([]byte, 16), LogLevel: slog.LevelWarn}}, ""},
-		{"dynamodb with a short page-token key", map[string]string{"MOBIUS_STORE": "dynamodb", "MOBIUS_TABLE": "t", "MOBIUS_KMS_KEY_ID": "alias/k", "MOBIUS_PAGE_TOKEN_KEY": "abcd"}, Config{}, "MOBIUS_PAGE_TOKEN_KEY"},
+			Config{Store: "dynamodb", Addr: "127.0.0.1:8080", AWS: awsapp.Config{Table: "t", KMSKeyID: "alias/k", KeyCheck: secrets.KeyCheckInit}}, ""},
 		{"dynamodb without table", map[string]string{"MOBIUS_STORE": "dynamodb", "MOBIUS_KMS_KEY_ID": "k"}, Config{}, "MOBIUS_TABLE"},
 		{"dynamodb without key", map[string]string{"MOBIUS_STORE": "dynamodb", "MOBIUS_TABLE": "t"}, Config{}, "MOBIUS_KMS_KEY_ID"},
 		{"unknown store", map[string]string{"MOBIUS_STORE": "redis"}, Config{}, "MOBIUS_STORE"},
 		{"bad log level", map[string]string{"MOBIUS_DATA": "/d", "MOBIUS_LOG_LEVEL": "loud"}, Config{}, "MOBIUS_LOG_LEVEL"},
+		{"data-key cache TTL", map[string]string{"MOBIUS_DATA": "/d", "MOBIUS_DATA_KEY_CACHE_TTL": "30s"},
+			Config{Store: "bolt", DataDir: "/d", Addr: "127.0.0.1:8080", DataKeyCacheTTL: 30 * time.Second}, ""},
+		{"data-key cache off", map[string]string{"MOBIUS_DATA": "/d", "MOBIUS_DATA_KEY_CACHE_TTL": "0"},
+			Config{Store: "bolt", DataDir: "/d", Addr: "127.0.0.1:8080", DataKeyCacheTTL: awsapp.DataKeyCacheDisabled}, ""},
+		{"dynamodb data-key cache TTL", map[string]string{"MOBIUS_STORE": "dynamodb", "MOBIUS_TABLE": "t", "MOBIUS_KMS_KEY_ID": "alias/k", "MOBIUS_DATA_KEY_CACHE_TTL": "2m"},
+			Config{Store: "dynamodb", Addr: "127.0.0.1:8080", DataKeyCacheTTL: 2 * time.Minute, AWS: awsapp.Config{Table: "t", KMSKeyID: "alias/k", KeyCheck: secrets.KeyCheckInit, DataKeyCacheTTL: 2 * time.Minute}}, ""},
+		{"data-key cache TTL over 5m", map[string]string{"MOBIUS_DATA": "/d", "MOBIUS_DATA_KEY_CACHE_TTL": "1h"}, Config{}, "MOBIUS_DATA_KEY_CACHE_TTL"},
+		{"idempotency lease", map[string]string{"MOBIUS_DATA": "/d", "MOBIUS_IDEMPOTENCY_LEASE": "3s"},
+			Config{Store: "bolt", DataDir: "/d", Addr: "127.0.0.1:8080", IdempotencyLease: 3 * time.Second}, ""},
+		{"idempotency lease under 1s", map[string]string{"MOBIUS_DATA": "/d", "MOBIUS_IDEMPOTENCY_LEASE": "500ms"}, Config{}, "MOBIUS_IDEMPOTENCY_LEASE"},
+		{"idempotency lease not a duration", map[string]string{"MOBIUS_DATA": "/d", "MOBIUS_IDEMPOTENCY_LEASE": "15"}, Config{}, "MOBIUS_IDEMPOTENCY_LEASE"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			got, err := ConfigFromEnv(env(c.env))
@@ -74,7 +84,7 @@ func TestNewAndBootstrap(t *testing.T) {
 	if err != nil || !created || !strings.HasPrefix(key, "mbs_") {
 		t.Fatalf("first start: %q %v %v", key, created, err)
 	}
-	for _, name := range []string{"mobius.db", "master.key", "token.key"} {
+	for _, name := range []string{"mobius.db", "master.key"} {
 		st, err := os.Stat(filepath.Join(dir, name))
 		if err != nil {
 			t.Fatal(err)
@@ -84,7 +94,7 @@ func TestNewAndBootstrap(t *testing.T) {
 		}
 	}
 	k, err := a.Service.Authenticate(ctx, key)
-	if err != nil || k.Project != DefaultProject || len(k.Scopes) != 3 || k.Name != "bootstrap" {
+	if err != nil || k.Project != DefaultProject || !slices.Equal(k.Scopes, secrets.AllScopes) || k.Name != "bootstrap" {
 		t.Fatalf("bootstrap key %+v, %v", k, err)
 	}
 	// The key works over HTTP, on every scope.

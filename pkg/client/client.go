@@ -1,9 +1,10 @@
 // Package client is a Go client for the Mobius Secrets HTTP API.
 //
 // It speaks only the HTTP contract: it imports the standard library and
-// nothing of the server. Every method returns the decoded response together
-// with the exact JSON the API sent (the Raw field of each result), so a
-// caller can show either. A failed request returns an *Error carrying the
+// the API's wire types (pkg/api), nothing of the server. Requests take the
+// pkg/api request types; each result embeds the pkg/api type of its answer
+// together with the exact JSON the API sent (its Raw field), so a caller
+// can show either. A failed request returns an *Error carrying the
 // API's error envelope, or a *ConnError when the server could not be reached.
 //
 // Plaintext values are only ever sent (create, update); no response holds
@@ -23,6 +24,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/mobius-secrets/mobius/pkg/api"
 )
 
 // DefaultTimeout bounds one request, from dialling to the end of the body.
@@ -156,16 +159,27 @@ func describeNetErr(err error) string {
 	return err.Error()
 }
 
-// CallOption sets a header of one request.
-type CallOption func(h http.Header)
+// CallOption sets a header or a query parameter of one request.
+type CallOption func(r *http.Request)
 
 // IfMatch makes a write conditional on the secret's ETag (412 when stale).
-func IfMatch(etag string) CallOption { return func(h http.Header) { h.Set("If-Match", etag) } }
+func IfMatch(etag string) CallOption { return func(r *http.Request) { r.Header.Set("If-Match", etag) } }
 
 // IdempotencyKey makes a create or update safe to retry: a retry with the
 // same key and body replays the first response.
 func IdempotencyKey(key string) CallOption {
-	return func(h http.Header) { h.Set("Idempotency-Key", key) }
+	return func(r *http.Request) { r.Header.Set("Idempotency-Key", key) }
+}
+
+// Force makes DisableVersion or DestroyVersion act on a version that was
+// resolved in the last hour, which the API otherwise refuses (409, field
+// "force", naming the last consumer).
+func Force() CallOption {
+	return func(r *http.Request) {
+		q := r.URL.Query()
+		q.Set("force", "true")
+		r.URL.RawQuery = q.Encode()
+	}
 }
 
 // Response is an answer of the API that succeeded.
@@ -180,7 +194,9 @@ type Response struct {
 // 400 and above, or a *ConnError.
 func (c *Client) Do(ctx context.Context, method, path string, query url.Values, body any, opts ...CallOption) (*Response, error) {
 	var rd io.Reader
-	if body != nil {
+	if raw, ok := body.(json.RawMessage); ok { // sent byte for byte
+		rd = bytes.NewReader(raw)
+	} else if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
 			return nil, fmt.Errorf("encoding the request: %w", err)
@@ -204,7 +220,7 @@ func (c *Client) Do(ctx context.Context, method, path string, query url.Values, 
 		req.Header.Set("Authorization", "Bearer "+c.apiKey)
 	}
 	for _, o := range opts {
-		o(req.Header)
+		o(req)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
@@ -225,12 +241,7 @@ func (c *Client) Do(ctx context.Context, method, path string, query url.Values, 
 // body that is not one (a proxy's page, say).
 func decodeError(status int, body []byte) *Error {
 	var env struct {
-		Error *struct {
-			Code    string `json:"code"`
-			Status  int    `json:"status"`
-			Message string `json:"message"`
-			Field   string `json:"field"`
-		} `json:"error"`
+		Error *api.ErrorBody `json:"error"` // nil when the body is no envelope
 	}
 	e := &Error{Status: status}
 	if json.Unmarshal(body, &env) == nil && env.Error != nil {
@@ -264,7 +275,7 @@ func firstLine(b []byte, n int) string {
 	return s
 }
 
-// getJSON sends a request and decodes its JSON answer into out.
+// call sends a request and decodes its JSON answer into out.
 func (c *Client) call(ctx context.Context, method, path string, query url.Values, body, out any, opts ...CallOption) (*Response, error) {
 	resp, err := c.Do(ctx, method, path, query, body, opts...)
 	if err != nil {

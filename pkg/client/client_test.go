@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mobius-secrets/mobius/pkg/api"
 	"github.com/mobius-secrets/mobius/pkg/client"
 )
 
@@ -83,7 +84,7 @@ func TestRequestsAndRawJSON(t *testing.T) {
 	}
 	// The project given to a call wins over the client's.
 	name := "b"
-	if _, err := c.UpdateSecret(ctx, "other", "a", client.UpdateSecretInput{Name: &name}, client.IfMatch(`"r7"`), client.IdempotencyKey("k1")); err != nil {
+	if _, err := c.UpdateSecret(ctx, "other", "a", api.UpdateSecretRequest{Name: &name}, client.IfMatch(`"r7"`), client.IdempotencyKey("k1")); err != nil {
 		t.Fatal(err)
 	}
 	if last.Method != "PATCH" || last.URL.Path != "/v1/projects/other/secrets/a" || body != `{"name":"b"}` ||
@@ -106,7 +107,7 @@ func TestListPages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(p.Versions) != 2 || p.NextPageToken != "tok2" || p.Versions[1].State != client.StateDestroyed || string(p.Raw) != page ||
+	if len(p.Versions) != 2 || p.NextPageToken != "tok2" || p.Versions[1].State != api.StateDestroyed || string(p.Raw) != page ||
 		!strings.HasPrefix(string(p.Versions[0].Raw), `{"version":2,`) {
 		t.Errorf("page %+v", p)
 	}
@@ -127,7 +128,7 @@ func TestConnError(t *testing.T) {
 	addr := ln.Addr().String()
 	ln.Close()
 	secret := "sk-" + "never-in-errors"
-	_, err = client.New("http://"+addr, "k").CreateSecret(context.Background(), "p", client.CreateSecretInput{Name: "a", Values: map[string]string{"k": secret}})
+	_, err = client.New("http://"+addr, "k").CreateSecret(context.Background(), "p", api.CreateSecretRequest{Name: "a", Values: map[string]string{"k": secret}})
 	var ce *client.ConnError
 	if !errors.As(err, &ce) || ce.Endpoint != "http://"+addr {
 		t.Fatalf("got %v", err)

@@ -5,26 +5,20 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
-	"time"
+
+	"github.com/mobius-secrets/mobius/pkg/api"
 )
 
-// Scopes an API key may hold.
-const (
-	ScopeRead     = "secrets:read"
-	ScopeWrite    = "secrets:write"
-	ScopeKeyAdmin = "keys:admin"
-)
-
-// APIKey is a project credential. Key is set only in the answer to
-// CreateAPIKey, the one time it is shown.
+// APIKey is a project credential as listed: never the key itself.
 type APIKey struct {
-	ID         string     `json:"id"`
-	Name       string     `json:"name"`
-	Scopes     []string   `json:"scopes"`
-	Key        string     `json:"key,omitempty"`
-	CreatedAt  time.Time  `json:"created_at"`
-	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
+	api.APIKey
+	Raw json.RawMessage `json:"-"`
+}
 
+// CreatedAPIKey is a new API key, with the key itself: the one time it is
+// shown.
+type CreatedAPIKey struct {
+	api.APIKeyCreated
 	Raw json.RawMessage `json:"-"`
 }
 
@@ -35,17 +29,10 @@ type APIKeyList struct {
 	Raw           json.RawMessage
 }
 
-// CreateAPIKeyInput is the body of a key creation. With no scopes the
-// server grants secrets:read only.
-type CreateAPIKeyInput struct {
-	Name   string   `json:"name,omitempty"`
-	Scopes []string `json:"scopes,omitempty"`
-}
-
-// CreateAPIKey makes a key for the project; the answer holds the key, shown
-// this once.
-func (c *Client) CreateAPIKey(ctx context.Context, project string, in CreateAPIKeyInput, opts ...CallOption) (*APIKey, error) {
-	var k APIKey
+// CreateAPIKey makes a key for the project (with no scopes, secrets:read
+// only); the answer holds the key, shown this once.
+func (c *Client) CreateAPIKey(ctx context.Context, project string, in api.CreateAPIKeyRequest, opts ...CallOption) (*CreatedAPIKey, error) {
+	var k CreatedAPIKey
 	resp, err := c.call(ctx, http.MethodPost, c.keysPath(project), nil, in, &k, opts...)
 	if err != nil {
 		return nil, err

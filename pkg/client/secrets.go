@@ -4,66 +4,35 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"time"
+	"net/url"
+
+	"github.com/mobius-secrets/mobius/pkg/api"
 )
 
-// Version states.
-const (
-	StateEnabled   = "ENABLED"
-	StateDisabled  = "DISABLED"
-	StateDestroyed = "DESTROYED"
-)
-
-// Secret is a secret's metadata. It never holds a value.
+// Secret is a secret's metadata as the API answered it. It never holds a
+// value.
 type Secret struct {
-	ID             string    `json:"id"`
-	Name           string    `json:"name"`
-	Description    string    `json:"description"`
-	Project        string    `json:"project"`
-	CurrentVersion *int      `json:"current_version"` // nil while no version is ENABLED
-	LatestVersion  int       `json:"latest_version"`
-	CreatedAt      time.Time `json:"created_at"`
-	UpdatedAt      time.Time `json:"updated_at"`
-
-	ETag string          `json:"-"` // for IfMatch; set on create, get and update
+	api.Secret
+	ETag string          `json:"-"` // for IfMatch; set on every answer that is one secret
 	Raw  json.RawMessage `json:"-"` // the JSON the API sent
 }
 
 // Version is one version's metadata: never its values.
 type Version struct {
-	Version        int       `json:"version"`
-	State          string    `json:"state"`
-	SHA256         string    `json:"sha256"`
-	Keys           []string  `json:"keys"`
-	CreatedAt      time.Time `json:"created_at"`
-	StateChangedAt time.Time `json:"state_changed_at"`
-
+	api.Version
 	Raw json.RawMessage `json:"-"`
 }
 
 // Resolution is one audit record of a resolve call reading the secret.
 type Resolution struct {
-	Version    int             `json:"version"`
-	Keys       []string        `json:"keys"`
-	Run        json.RawMessage `json:"run,omitempty"`
-	ResolvedAt time.Time       `json:"resolved_at"`
-
+	api.Resolution
 	Raw json.RawMessage `json:"-"`
 }
 
-// CreateSecretInput is the body of a create.
-type CreateSecretInput struct {
-	Name        string            `json:"name"`
-	Description string            `json:"description,omitempty"`
-	Values      map[string]string `json:"values"`
-}
-
-// UpdateSecretInput is a partial update: nil fields are left as they are;
-// non-nil Values writes a new ENABLED version.
-type UpdateSecretInput struct {
-	Name        *string           `json:"name,omitempty"`
-	Description *string           `json:"description,omitempty"`
-	Values      map[string]string `json:"values,omitempty"`
+// ConsumerList is who read each version of a secret since a time.
+type ConsumerList struct {
+	api.ConsumerList
+	Raw json.RawMessage `json:"-"`
 }
 
 // SecretPage is one page of a secrets list.
@@ -108,7 +77,7 @@ func (c *Client) version(ctx context.Context, method, path string, opts ...CallO
 }
 
 // CreateSecret creates a secret whose version 1 holds in.Values, ENABLED.
-func (c *Client) CreateSecret(ctx context.Context, project string, in CreateSecretInput, opts ...CallOption) (*Secret, error) {
+func (c *Client) CreateSecret(ctx context.Context, project string, in api.CreateSecretRequest, opts ...CallOption) (*Secret, error) {
 	return c.secret(ctx, http.MethodPost, c.secretsPath(project), in, opts...)
 }
 
@@ -117,29 +86,31 @@ func (c *Client) GetSecret(ctx context.Context, project, secret string) (*Secret
 	return c.secret(ctx, http.MethodGet, c.secretPath(project, secret), nil)
 }
 
-// UpdateSecret renames, re-describes and/or rotates a secret.
-func (c *Client) UpdateSecret(ctx context.Context, project, secret string, in UpdateSecretInput, opts ...CallOption) (*Secret, error) {
+// UpdateSecret renames, re-describes, relabels, re-dates and/or rotates a
+// secret: in.Values writes a new version, ENABLED or (in.Stage
+// api.StatePending) staged.
+func (c *Client) UpdateSecret(ctx context.Context, project, secret string, in api.UpdateSecretRequest, opts ...CallOption) (*Secret, error) {
 	return c.secret(ctx, http.MethodPatch, c.secretPath(project, secret), in, opts...)
 }
 
-// DeleteSecret destroys every version of the secret and frees its name.
+// DeleteSecret moves the secret to the trash and frees its name
+// (RestoreSecret brings it back; PurgeSecret skips the trash).
 func (c *Client) DeleteSecret(ctx context.Context, project, secret string, opts ...CallOption) error {
 	_, err := c.Do(ctx, http.MethodDelete, c.secretPath(project, secret), nil, nil, opts...)
 	return err
 }
 
+// DeleteAlias ends an old name of the secret before its time: references
+// by that name stop resolving, and the name is free. It answers the secret
+// as it now is.
+func (c *Client) DeleteAlias(ctx context.Context, project, secret, alias string) (*Secret, error) {
+	return c.secret(ctx, http.MethodDelete, c.secretPath(project, secret)+"/aliases/"+url.PathEscape(alias), nil)
+}
+
 // ListSecrets returns one page of the project's secrets in name order.
 // limit <= 0 leaves the page size to the server.
 func (c *Client) ListSecrets(ctx context.Context, project, prefix string, limit int, pageToken string) (*SecretPage, error) {
-	q := pageQuery(limit, pageToken)
-	if prefix != "" {
-		q.Set("prefix", prefix)
-	}
-	items, next, raw, err := listCall(ctx, c, c.secretsPath(project), q, "secrets", func(s *Secret, r json.RawMessage) { s.Raw = r })
-	if err != nil {
-		return nil, err
-	}
-	return &SecretPage{Secrets: items, NextPageToken: next, Raw: raw}, nil
+	return c.ListSecretsWith(ctx, project, ListSecretsQuery{Prefix: prefix, Limit: limit, PageToken: pageToken})
 }
 
 // ListVersions returns one page of the secret's versions, newest first.
@@ -162,12 +133,22 @@ func (c *Client) EnableVersion(ctx context.Context, project, secret, version str
 	return c.version(ctx, http.MethodPost, c.versionPath(project, secret, version)+"/enable", opts...)
 }
 
-// DisableVersion moves the version to DISABLED.
+// PromoteVersion makes the PENDING version the ENABLED one, and the
+// previous ENABLED version DISABLED (resolvable as @previous for the
+// secret's grace), in one step.
+func (c *Client) PromoteVersion(ctx context.Context, project, secret, version string, opts ...CallOption) (*Version, error) {
+	return c.version(ctx, http.MethodPost, c.versionPath(project, secret, version)+"/promote", opts...)
+}
+
+// DisableVersion moves the version to DISABLED. A version resolved in the
+// last hour is refused (409) unless opts holds Force.
 func (c *Client) DisableVersion(ctx context.Context, project, secret, version string, opts ...CallOption) (*Version, error) {
 	return c.version(ctx, http.MethodPost, c.versionPath(project, secret, version)+"/disable", opts...)
 }
 
-// DestroyVersion purges the version's ciphertext for good: DESTROYED.
+// DestroyVersion purges the version's ciphertext for good: DESTROYED. A
+// version resolved in the last hour is refused (409) unless opts holds
+// Force.
 func (c *Client) DestroyVersion(ctx context.Context, project, secret, version string, opts ...CallOption) (*Version, error) {
 	return c.version(ctx, http.MethodPost, c.versionPath(project, secret, version)+"/destroy", opts...)
 }
@@ -179,6 +160,23 @@ func (c *Client) ListResolutions(ctx context.Context, project, secret string, li
 		return nil, err
 	}
 	return &ResolutionPage{Resolutions: items, NextPageToken: next, Raw: raw}, nil
+}
+
+// Consumers says who read each version of the secret since since: an RFC
+// 3339 time, or a Go duration back from the server's clock ("24h"); "" is
+// the server's default, the last 24 hours.
+func (c *Client) Consumers(ctx context.Context, project, secret, since string) (*ConsumerList, error) {
+	q := url.Values{}
+	if since != "" {
+		q.Set("since", since)
+	}
+	var out ConsumerList
+	resp, err := c.call(ctx, http.MethodGet, c.secretPath(project, secret)+"/consumers", q, nil, &out)
+	if err != nil {
+		return nil, err
+	}
+	out.Raw = resp.Body
+	return &out, nil
 }
 
 // Health checks that the server is alive (GET /healthz, no auth).

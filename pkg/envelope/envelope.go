@@ -121,8 +121,3 @@ func associated(aad, header []byte) []byte {
 	out = append(out, aad...)
 	return append(out, header...)
 }
-
-// Zero overwrites b with zeros.
-func Zero(b []byte) {
-	clear(b)
-}

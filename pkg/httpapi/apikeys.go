@@ -4,11 +4,12 @@ import (
 	"net/http"
 	"slices"
 
+	"github.com/mobius-secrets/mobius/pkg/api"
 	"github.com/mobius-secrets/mobius/pkg/secrets"
 )
 
 func (s *server) createAPIKey(r *http.Request, c *call) (reply, error) {
-	var in CreateAPIKeyRequest
+	var in api.CreateAPIKeyRequest
 	if err := decodeJSON(c.body, &in); err != nil {
 		return reply{}, err
 	}
@@ -28,9 +29,20 @@ func (s *server) createAPIKey(r *http.Request, c *call) (reply, error) {
 	if err != nil {
 		return reply{}, err
 	}
-	return reply{status: http.StatusCreated, body: CreatedAPIKeyJSON{
-		ID: k.ID, Name: k.Name, Scopes: scopesOf(k), Key: key, CreatedAt: k.CreatedAt.UTC(),
-	}}, nil
+	rep := renderCreatedAPIKey(&secrets.Outcome{APIKey: k})
+	created := rep.body.(api.APIKeyCreated)
+	created.Key = key
+	rep.body = created
+	return rep, nil
+}
+
+// renderCreatedAPIKey is the answer to an API key's creation without the
+// key itself, which only the first answer holds.
+func renderCreatedAPIKey(o *secrets.Outcome) reply {
+	k := o.APIKey
+	return reply{status: http.StatusCreated, body: api.APIKeyCreated{
+		ID: k.ID, Name: k.Name, Scopes: scopesOf(k), CreatedAt: k.CreatedAt.UTC(),
+	}}
 }
 
 func (s *server) listAPIKeys(r *http.Request, c *call) (reply, error) {
@@ -38,7 +50,7 @@ func (s *server) listAPIKeys(r *http.Request, c *call) (reply, error) {
 	if err != nil {
 		return reply{}, err
 	}
-	out := APIKeyListJSON{APIKeys: make([]APIKeyJSON, 0, len(keys))}
+	out := api.APIKeyList{APIKeys: make([]api.APIKey, 0, len(keys))}
 	for _, k := range keys {
 		out.APIKeys = append(out.APIKeys, apiKeyJSON(k))
 	}

@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/mobius-secrets/mobius/pkg/secrets"
 )
@@ -17,6 +16,8 @@ const (
 	inProject visibility = iota // a collection of the project
 	inSecret                    // a secret, or something under it
 	inAPIKey                    // one API key
+	inGrant                     // one resolve grant
+	inTrash                     // a secret in the trash, by ID
 )
 
 // call is an authorized request: the key belongs to project and holds the
@@ -33,7 +34,7 @@ type call struct {
 // scope (403).
 func (s *server) authorize(r *http.Request, info *reqInfo, scope string, vis visibility) (*call, error) {
 	project := r.PathValue("project")
-	info.project = truncate(project, secrets.MaxProjectLen)
+	info.project = secrets.Shorten(project, secrets.MaxProjectLen)
 	h := r.Header.Get("Authorization")
 	token, ok := bearer(h)
 	switch {
@@ -59,12 +60,16 @@ func (s *server) authorize(r *http.Request, info *reqInfo, scope string, vis vis
 // notVisible is the 404 for a path in a project the caller cannot see. Its
 // message is the one the service gives when the object is missing.
 func notVisible(r *http.Request, vis visibility) error {
-	project := truncate(r.PathValue("project"), secrets.MaxProjectLen)
+	project := secrets.Shorten(r.PathValue("project"), secrets.MaxProjectLen)
 	switch vis {
 	case inSecret:
-		return secrets.Errorf(secrets.NotFound, "secret %q not found in project %q", truncate(r.PathValue("secret"), 140), project)
+		return secrets.Errorf(secrets.NotFound, "secret %q not found in project %q", secrets.Shorten(r.PathValue("secret"), 140), project)
 	case inAPIKey:
-		return secrets.Errorf(secrets.NotFound, "API key %q not found in project %q", truncate(r.PathValue("id"), 40), project)
+		return secrets.Errorf(secrets.NotFound, "API key %q not found in project %q", secrets.Shorten(r.PathValue("id"), 40), project)
+	case inGrant:
+		return secrets.Errorf(secrets.NotFound, "resolve grant %q not found in project %q", secrets.Shorten(r.PathValue("id"), 40), project)
+	case inTrash:
+		return secrets.Errorf(secrets.NotFound, "secret %q not found in the trash of project %q", secrets.Shorten(r.PathValue("id"), 40), project)
 	default:
 		return secrets.Errorf(secrets.NotFound, "project %q not found", project)
 	}
@@ -78,18 +83,6 @@ func bearer(h string) (string, bool) {
 	}
 	token = strings.TrimSpace(token)
 	return token, token != ""
-}
-
-// truncate shortens s (a name or handle from the path, never a value) for a
-// message, as the service does.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
 }
 
 // etag is the strong ETag of a revision: the number in quotes.

@@ -56,6 +56,11 @@ func TestCanary(t *testing.T) {
 		{"idempotency conflict", "PATCH", "/secrets/db", `{"values":{"password":"` + val(20) + `"}}`, map[string]string{"Idempotency-Key": "k2"}},
 		{"stale If-Match", "PATCH", "/secrets/db", `{"values":{"password":"` + val(21) + `"}}`, map[string]string{"If-Match": `"1"`}},
 		{"missing secret", "PATCH", "/secrets/nope", `{"values":{"password":"` + val(22) + `"}}`, nil},
+		{"duplicate value key", "POST", "/secrets", `{"name":"x","values":{"k":"` + val(23) + `","k":"` + val(24) + `"}}`, nil},
+		{"lone surrogate", "PATCH", "/secrets/db", `{"values":{"k":"` + val(25) + `\ud800"}}`, nil},
+		{"raw invalid UTF-8", "PATCH", "/secrets/db", "{\"values\":{\"k\":\"" + val(26) + "\xff\"}}", nil},
+		{"field in capitals", "POST", "/secrets", `{"name":"x","VALUES":{"k":"` + val(27) + `"}}`, nil},
+		{"duplicate field", "POST", "/secrets", `{"name":"x","values":{"k":"` + val(28) + `"},"values":{"k":"` + val(29) + `"}}`, nil},
 	} {
 		r := rec(ts.serve(req{method: c.method, path: "/v1/projects/acme" + c.path, key: ts.key, body: c.body, header: c.header}))
 		if r.Status < 400 {

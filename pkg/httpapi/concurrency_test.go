@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/mobius-secrets/mobius/pkg/api"
 	"github.com/mobius-secrets/mobius/pkg/secrets"
 )
 
@@ -29,7 +30,7 @@ func TestIdempotency(t *testing.T) {
 			again.Header.Get("Location") == "" {
 			t.Fatalf("first %v %s\nagain %v %s", first.Header, first.Body, again.Header, again.Body)
 		}
-		var list SecretListJSON
+		var list api.SecretList
 		ts.do("GET", "/v1/projects/acme/secrets", nil).want(t, 200).decode(t, &list)
 		if len(list.Secrets) != 1 {
 			t.Fatalf("%d secrets", len(list.Secrets))
@@ -59,7 +60,7 @@ func TestIdempotency(t *testing.T) {
 		if !bytes.Equal(first.Body, again.Body) || again.Header.Get("ETag") != first.Header.Get("ETag") {
 			t.Fatalf("first %s again %s", first.Body, again.Body)
 		}
-		var s SecretJSON
+		var s api.Secret
 		ts.do("GET", "/v1/projects/acme/secrets/db", nil).want(t, 200).decode(t, &s)
 		if s.LatestVersion != 2 {
 			t.Fatalf("latest %d", s.LatestVersion)
@@ -70,12 +71,12 @@ func TestIdempotency(t *testing.T) {
 		withKey("POST", "/v1/projects/acme/secrets/db/versions/1/enable", "enable-1", nil).want(t, 200)
 		ts.do("POST", "/v1/projects/acme/secrets/db/versions/2/enable", nil).want(t, 200)
 		again := withKey("POST", "/v1/projects/acme/secrets/db/versions/1/enable", "enable-1", nil).want(t, 200)
-		var v VersionJSON
+		var v api.Version
 		again.decode(t, &v)
-		if again.Header.Get("Idempotent-Replayed") != "true" || v.Version != 1 {
+		if again.Header.Get("Idempotent-Replayed") != "true" || v.Number != 1 {
 			t.Fatalf("again %s", again.Body)
 		}
-		var s SecretJSON
+		var s api.Secret
 		ts.do("GET", "/v1/projects/acme/secrets/db", nil).want(t, 200).decode(t, &s)
 		if *s.CurrentVersion != 2 {
 			t.Fatal("the replay changed state")
@@ -100,14 +101,14 @@ func TestIdempotency(t *testing.T) {
 	})
 
 	t.Run("an API key is never replayed", func(t *testing.T) {
-		var k CreatedAPIKeyJSON
+		var k api.APIKeyCreated
 		withKey("POST", "/v1/projects/acme/api-keys", "key-1", map[string]any{"name": "ci"}).want(t, 201).decode(t, &k)
 		again := withKey("POST", "/v1/projects/acme/api-keys", "key-1", map[string]any{"name": "ci"})
 		wantError(t, again, 409, "Idempotency-Key")
 		if strings.Contains(string(again.Body), k.Key) || !strings.Contains(string(again.Body), k.ID) {
 			t.Fatalf("body %s", again.Body)
 		}
-		var list APIKeyListJSON
+		var list api.APIKeyList
 		ts.do("GET", "/v1/projects/acme/api-keys", nil).want(t, 200).decode(t, &list)
 		if len(list.APIKeys) != 2 {
 			t.Fatalf("%d keys", len(list.APIKeys))
@@ -142,21 +143,21 @@ func TestConcurrentRotations(t *testing.T) {
 			t.Fatalf("rotation %d: status %d", i, s)
 		}
 	}
-	var page VersionListJSON
+	var page api.VersionList
 	ts.do("GET", "/v1/projects/acme/secrets/db/versions?limit=1000", nil).want(t, 200).decode(t, &page)
 	if len(page.Versions) != n+1 {
 		t.Fatalf("%d versions, want %d", len(page.Versions), n+1)
 	}
 	enabled := 0
 	for i, v := range page.Versions {
-		if v.Version != n+1-i {
-			t.Fatalf("position %d holds version %d: numbers have a gap", i, v.Version)
+		if v.Number != n+1-i {
+			t.Fatalf("position %d holds version %d: numbers have a gap", i, v.Number)
 		}
 		if v.State == "ENABLED" {
 			enabled++
 		}
 	}
-	var s SecretJSON
+	var s api.Secret
 	ts.do("GET", "/v1/projects/acme/secrets/db", nil).want(t, 200).decode(t, &s)
 	if enabled != 1 || page.Versions[0].State != "ENABLED" || s.LatestVersion != n+1 || *s.CurrentVersion != n+1 {
 		t.Fatalf("%d ENABLED; secret %+v", enabled, s)

@@ -3,7 +3,9 @@ package httpapi
 import (
 	"errors"
 	"net/http"
+	"strconv"
 
+	"github.com/mobius-secrets/mobius/pkg/api"
 	"github.com/mobius-secrets/mobius/pkg/secrets"
 )
 
@@ -47,16 +49,16 @@ func statusCode(status int) string {
 
 // errorJSON turns err into its status and client-safe envelope. A 500 says
 // only "internal error"; its detail belongs in the log.
-func errorJSON(err error) (int, ErrorJSON) {
+func errorJSON(err error) (int, api.Error) {
 	status := statusOf(secrets.ErrorCode(err))
-	body := ErrorBody{Code: statusCode(status), Status: status}
+	body := api.ErrorBody{Code: statusCode(status), Status: status}
 	if status == http.StatusInternalServerError && secrets.ErrorCode(err) != secrets.Misconfigured {
 		body.Message = "internal error"
 	} else {
 		body.Message = secrets.ErrorMessage(err)
 		body.Field = secrets.ErrorField(err)
 	}
-	return status, ErrorJSON{Error: body}
+	return status, api.Error{Error: body}
 }
 
 // writeError answers with the error envelope of err. Errors that are the
@@ -71,6 +73,10 @@ func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	case http.StatusServiceUnavailable:
 		w.Header().Set("Retry-After", "1")
 	}
+	var held *leaseHeldError
+	if errors.As(err, &held) {
+		w.Header().Set("Retry-After", strconv.FormatInt(held.retryAfter, 10))
+	}
 	if status >= 500 {
 		s.log.ErrorContext(r.Context(), "request failed",
 			"request_id", info.id, "code", string(secrets.ErrorCode(err)), "err", err.Error())
@@ -81,7 +87,7 @@ func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 // httpError is a plain error with a status, for the router's own answers
 // (unknown route, wrong method), which have no domain code.
 func writeStatus(w http.ResponseWriter, status int, message string) {
-	writeJSON(w, status, ErrorJSON{Error: ErrorBody{Code: statusCode(status), Status: status, Message: message}})
+	writeJSON(w, status, api.Error{Error: api.ErrorBody{Code: statusCode(status), Status: status, Message: message}})
 }
 
 // isMaxBytes reports whether err says a body was over its limit.

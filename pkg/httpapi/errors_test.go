@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/mobius-secrets/mobius/internal/testsupport"
+	"github.com/mobius-secrets/mobius/pkg/api"
 	"github.com/mobius-secrets/mobius/pkg/secrets"
 )
 
@@ -160,10 +161,10 @@ func TestForeignProjectIndistinguishable(t *testing.T) {
 	ts := newTestServer(t)
 	otherKey := ts.newKey("other", secrets.AllScopes...)
 	emptyKey := ts.newKey("empty", secrets.AllScopes...)
-	var db SecretJSON
+	var db api.Secret
 	ts.serve(req{method: "POST", path: "/v1/projects/other/secrets", key: otherKey,
 		body: map[string]any{"name": "db", "values": map[string]string{"k": "v"}}}).want(t, 201).decode(t, &db)
-	var k CreatedAPIKeyJSON
+	var k api.APIKeyCreated
 	ts.serve(req{method: "POST", path: "/v1/projects/other/api-keys", key: otherKey, body: map[string]any{}}).want(t, 201).decode(t, &k)
 
 	for _, c := range []struct{ name, method, suffix string }{
@@ -300,8 +301,8 @@ func TestBadRequests(t *testing.T) {
 		{"key name with a C1 control", "POST", "/v1/projects/acme/api-keys", map[string]any{"name": "ci\u0085"}, nil, "name"},
 		{"duplicate value key", "POST", "/v1/projects/acme/secrets", `{"name":"x","values":{"a":"c","a":"d"}}`, nil, "values"},
 		{"duplicate value key on update", "PATCH", "/v1/projects/acme/secrets/db", `{"values":{"a":"c","b":"x","a":"d"}}`, nil, "values"},
-		{"invalid UTF-8 in a value", "POST", "/v1/projects/acme/secrets", "{\"name\":\"x\",\"values\":{\"a\":\"\xff\"}}", nil, ""},
-		{"invalid UTF-8 in a description", "PATCH", "/v1/projects/acme/secrets/db", "{\"description\":\"caf\xe9\"}", nil, ""},
+		{"invalid UTF-8 in a value", "POST", "/v1/projects/acme/secrets", "{\"name\":\"x\",\"values\":{\"a\":\"\xff\"}}", nil, "values"},
+		{"invalid UTF-8 in a description", "PATCH", "/v1/projects/acme/secrets/db", "{\"description\":\"caf\xe9\"}", nil, "description"},
 		{"not JSON", "POST", "/v1/projects/acme/secrets", `{"name":`, nil, ""},
 		{"syntax error", "POST", "/v1/projects/acme/secrets", `{"name" "x"}`, nil, ""},
 		{"trailing data", "POST", "/v1/projects/acme/secrets", `{"name":"x","values":{"k":"v"}} {}`, nil, ""},
@@ -340,9 +341,9 @@ func TestBadRequests(t *testing.T) {
 			ts.do("PATCH", "/v1/projects/acme/secrets/a1", map[string]any{"values": map[string]string{"k": "w"}}).want(t, 200)
 			ts.do("PATCH", "/v1/projects/acme/secrets/a2", map[string]any{"values": map[string]string{"k": "w"}}).want(t, 200)
 		}
-		var secPage SecretListJSON
+		var secPage api.SecretList
 		ts.do("GET", "/v1/projects/acme/secrets?prefix=a&limit=1", nil).want(t, 200).decode(t, &secPage)
-		var verPage VersionListJSON
+		var verPage api.VersionList
 		ts.do("GET", "/v1/projects/acme/secrets/a1/versions?limit=1", nil).want(t, 200).decode(t, &verPage)
 		if secPage.NextPageToken == "" || verPage.NextPageToken == "" {
 			t.Fatal("no tokens")

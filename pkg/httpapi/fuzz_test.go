@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mobius-secrets/mobius/internal/strictjson"
+	"github.com/mobius-secrets/mobius/pkg/api"
 	"github.com/mobius-secrets/mobius/pkg/httpapi"
 	"github.com/mobius-secrets/mobius/pkg/keys/local"
 	"github.com/mobius-secrets/mobius/pkg/secrets"
@@ -65,7 +67,7 @@ func checkAnswer(t *testing.T, w *httptest.ResponseRecorder) {
 		t.Fatalf("status %d: %s", w.Code, w.Body)
 	}
 	if w.Code >= 400 {
-		var e httpapi.ErrorJSON
+		var e api.Error
 		if err := json.Unmarshal(w.Body.Bytes(), &e); err != nil || e.Error.Status != w.Code || e.Error.Message == "" {
 			t.Fatalf("status %d: not an error envelope: %q", w.Code, w.Body)
 		}
@@ -93,6 +95,10 @@ func FuzzCreateBody(f *testing.F) {
 		`[]`, `null`, `""`, `{`, ``, `{"name":` + strings.Repeat(`[`, 10000),
 		`{"name":"x","values":{"` + strings.Repeat("k", 200) + `":"v"}}`,
 		"\xff\xfe{}",
+		`{"name":"db","values":{"a":"\udc00"}}`, `{"name":"db","values":{"a":"\ud800\u0041"}}`,
+		`{"name":"db","values":{"a":"\ud83d\ude00\u2028\uffff\u0000"}}`, "{\"name\":\"db\",\"values\":{\"a\":\"\xed\xa0\x80\"}}",
+		`{"name":"db","values":{"a":"b","a":"c"}}`, `{"name":"db","values":{"a":"b","\u0061":"c"}}`,
+		`{"NAME":"db","values":{"a":"b"}}`, `{"name":"db","Values":{"a":"b"}}`, `{"name":"db","values":{"a":"b"},"name":"x"}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -104,6 +110,23 @@ func FuzzCreateBody(f *testing.F) {
 		case 201, 400, 409, 413:
 		default:
 			t.Fatalf("status %d for a create: %s", w.Code, w.Body)
+		}
+		if w.Code != 201 {
+			return
+		}
+		// Only strict JSON is accepted, with field names exactly as the
+		// schema has them.
+		if err := strictjson.Valid(body); err != nil {
+			t.Fatalf("created from a body the strict decoder refuses (%v): %q", err, body)
+		}
+		var fields map[string]json.RawMessage
+		if err := json.Unmarshal(body, &fields); err != nil {
+			t.Fatalf("created from %q: %v", body, err)
+		}
+		for name := range fields {
+			if name != "name" && name != "description" && name != "values" {
+				t.Fatalf("created from a body with field %q: %q", name, body)
+			}
 		}
 	})
 }
@@ -118,7 +141,7 @@ func FuzzPageToken(f *testing.F) {
 		}
 	}
 	w := serve(h, "GET", "/v1/projects/acme/secrets?limit=1", key, nil)
-	var page httpapi.SecretListJSON
+	var page api.SecretList
 	if err := json.Unmarshal(w.Body.Bytes(), &page); err != nil || page.NextPageToken == "" {
 		f.Fatalf("list: %d %s", w.Code, w.Body)
 	}
@@ -145,7 +168,7 @@ func FuzzPageToken(f *testing.F) {
 			case !valid && w.Code != 400:
 				t.Fatalf("%s with forged token %q: %d %s", p, token, w.Code, w.Body)
 			case !valid:
-				var e httpapi.ErrorJSON
+				var e api.Error
 				json.Unmarshal(w.Body.Bytes(), &e)
 				if e.Error.Field != "page_token" {
 					t.Fatalf("%s: field %q, want page_token", p, e.Error.Field)

@@ -2,12 +2,13 @@ package httpapi
 
 import (
 	"bytes"
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/mobius-secrets/mobius/pkg/secrets"
@@ -22,37 +23,50 @@ type Options struct {
 	// every 5xx. slog.Default() if nil.
 	Logger *slog.Logger
 	// PageTokenKey is the HMAC key that signs page tokens. Every server
-	// behind one endpoint needs the same key; a random one is made if empty
-	// (tokens then only work on this process).
+	// behind one endpoint needs the same key: if empty, the store's
+	// page-token service key is used (secrets.Service.ServiceKey), read on
+	// the first list.
 	PageTokenKey []byte
 	// MaxBodyBytes bounds a request body (413 above it); 1 MiB if zero.
 	MaxBodyBytes int64
 	// Now is the clock of the access log; time.Now if nil.
 	Now func() time.Time
+	// IdempotencyLease is how long an Idempotency-Key claim holds while its
+	// request runs, for requests without a deadline of their own
+	// (DefaultIdempotencyLease if zero). A request that dies leaves its key
+	// claimed this long; a retry after it runs afresh.
+	IdempotencyLease time.Duration
 }
 
 type server struct {
-	svc     *secrets.Service
-	log     *slog.Logger
-	tokKey  []byte
-	maxBody int64
-	now     func() time.Time
-	mux     *http.ServeMux
+	svc      *secrets.Service
+	idem     idempotencyStore
+	leaseFor time.Duration
+	log      *slog.Logger
+	tokKey   atomic.Pointer[[]byte]
+	maxBody  int64
+	now      func() time.Time
+	mux      *http.ServeMux
 }
 
 // NewHandler returns the HTTP API over svc.
 func NewHandler(svc *secrets.Service, opts Options) http.Handler {
-	s := &server{svc: svc, log: opts.Logger, tokKey: opts.PageTokenKey, maxBody: opts.MaxBodyBytes, now: opts.Now}
+	s := &server{svc: svc, leaseFor: opts.IdempotencyLease, log: opts.Logger, maxBody: opts.MaxBodyBytes, now: opts.Now}
+	if svc != nil {
+		s.idem = svc.Driver()
+		// Expired Idempotency-Key records go with the Sweep, on a store
+		// that keeps expired items.
+		svc.SweepExpiredIn(idemPrefix)
+	}
+	if s.leaseFor <= 0 {
+		s.leaseFor = DefaultIdempotencyLease
+	}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
-	if len(s.tokKey) == 0 {
-		s.tokKey = make([]byte, 32)
-		if _, err := rand.Read(s.tokKey); err != nil {
-			panic("httpapi: reading randomness: " + err.Error())
-		}
-	} else {
-		s.tokKey = bytes.Clone(s.tokKey)
+	if len(opts.PageTokenKey) > 0 {
+		k := bytes.Clone(opts.PageTokenKey)
+		s.tokKey.Store(&k)
 	}
 	if s.maxBody <= 0 {
 		s.maxBody = DefaultMaxBodyBytes
@@ -132,6 +146,13 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				writeStatus(sw, http.StatusInternalServerError, "internal error")
 			}
 			info.errCode = string(secrets.Internal)
+		}
+		// An answer of known length is complete: send it now, so that the
+		// client does not wait for the access log line.
+		if sw.status != 0 && h.Get("Content-Length") != "" {
+			if f, ok := w.(http.Flusher); ok {
+				f.Flush()
+			}
 		}
 		s.accessLog(r, sw, start)
 	}()
@@ -241,7 +262,13 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 func writeBody(w http.ResponseWriter, status int, body []byte) {
-	w.Header().Set("Content-Type", "application/json")
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	if len(body) > 0 {
+		// The length lets ServeHTTP send the whole answer before it
+		// writes the access log, keeping it a plain (not chunked) answer.
+		h["Content-Length"] = []string{strconv.Itoa(len(body))}
+	}
 	w.WriteHeader(status)
 	w.Write(body)
 }

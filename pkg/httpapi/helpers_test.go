@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"github.com/mobius-secrets/mobius/pkg/api"
 	"github.com/mobius-secrets/mobius/pkg/apidocs/apitest"
 	"io"
 	"log/slog"
@@ -27,13 +28,20 @@ type testServer struct {
 	h      http.Handler
 	api    http.Handler // h behind the OpenAPI validator: every request and response is checked
 	svc    *secrets.Service
-	store  *bolt.Store
+	store  *bolt.Driver
 	dbPath string
 	key    string
 	logs   *testsupport.SyncBuffer
 }
 
 func newTestServer(t *testing.T) *testServer {
+	t.Helper()
+	return newTestServerWith(t, secrets.Options{})
+}
+
+// newTestServerWith is newTestServer with a service made with opts (its
+// logger is the test server's).
+func newTestServerWith(t *testing.T, opts secrets.Options) *testServer {
 	t.Helper()
 	dir := t.TempDir()
 	dbPath := filepath.Join(dir, "mobius.db")
@@ -50,7 +58,8 @@ func newTestServer(t *testing.T) *testServer {
 	}
 	logs := &testsupport.SyncBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	svc := secrets.NewService(st, w, secrets.Options{Logger: logger})
+	opts.Logger = logger
+	svc := secrets.NewService(st, w, opts)
 	ts := &testServer{t: t, svc: svc, store: st, dbPath: dbPath, logs: logs}
 	ts.h = NewHandler(svc, Options{Logger: logger, PageTokenKey: []byte("test page token key")})
 	ts.api = apitest.NewValidator(t).Wrap(ts.h)
@@ -84,9 +93,9 @@ func (r *response) decode(t *testing.T, v any) {
 }
 
 // apiError decodes the error envelope, checking that it is well formed.
-func (r *response) apiError(t *testing.T) ErrorBody {
+func (r *response) apiError(t *testing.T) api.ErrorBody {
 	t.Helper()
-	var e ErrorJSON
+	var e api.Error
 	dec := json.NewDecoder(bytes.NewReader(r.Body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&e); err != nil {
@@ -154,15 +163,15 @@ func (r *response) want(t *testing.T, status int) *response {
 }
 
 // createSecret creates a secret in acme and returns it.
-func (ts *testServer) createSecret(name string, values map[string]string) SecretJSON {
+func (ts *testServer) createSecret(name string, values map[string]string) api.Secret {
 	ts.t.Helper()
-	var s SecretJSON
+	var s api.Secret
 	ts.do("POST", "/v1/projects/acme/secrets", map[string]any{"name": name, "values": values}).want(ts.t, 201).decode(ts.t, &s)
 	return s
 }
 
 // wantError checks status, and field when want is not "-".
-func wantError(t *testing.T, r *response, status int, field string) ErrorBody {
+func wantError(t *testing.T, r *response, status int, field string) api.ErrorBody {
 	t.Helper()
 	r.want(t, status)
 	e := r.apiError(t)

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
@@ -16,6 +17,8 @@ const (
 	pageSecrets     = "secrets"
 	pageVersions    = "versions"
 	pageResolutions = "resolutions"
+	pageGrants      = "grants"
+	pageTrash       = "trash"
 )
 
 const maxPageToken = 2048
@@ -28,16 +31,22 @@ type pageBinding struct {
 
 // newPageToken returns an opaque token: base64url of the binding and the
 // cursor, with an HMAC-SHA256 tag under the server's key.
+// The key is the one parsePageToken loaded, which every list calls first.
 func (s *server) newPageToken(b pageBinding, cursor string) string {
 	payload, _ := json.Marshal([]string{"v1", b.kind, b.project, b.secretID, b.prefix, cursor})
-	mac := hmac.New(sha256.New, s.tokKey)
+	mac := hmac.New(sha256.New, *s.tokKey.Load())
 	mac.Write(payload)
 	return base64.RawURLEncoding.EncodeToString(mac.Sum(payload))
 }
 
 // parsePageToken returns the cursor in token ("" for no token). A token that
 // is forged, damaged, or made for another list is Invalid, field page_token.
-func (s *server) parsePageToken(token string, b pageBinding) (string, error) {
+// It loads the signing key first, if it is not loaded yet.
+func (s *server) parsePageToken(ctx context.Context, token string, b pageBinding) (string, error) {
+	key, err := s.pageKey(ctx)
+	if err != nil {
+		return "", err
+	}
 	if token == "" {
 		return "", nil
 	}
@@ -50,7 +59,7 @@ func (s *server) parsePageToken(token string, b pageBinding) (string, error) {
 		return "", bad
 	}
 	payload, tag := raw[:len(raw)-sha256.Size], raw[len(raw)-sha256.Size:]
-	mac := hmac.New(sha256.New, s.tokKey)
+	mac := hmac.New(sha256.New, key)
 	mac.Write(payload)
 	if !hmac.Equal(tag, mac.Sum(nil)) {
 		return "", bad
@@ -63,6 +72,21 @@ func (s *server) parsePageToken(token string, b pageBinding) (string, error) {
 		return "", bad
 	}
 	return f[5], nil
+}
+
+// pageKey returns the key that signs page tokens: Options.PageTokenKey,
+// else the store's page-token service key, read once (every server on one
+// store shares it).
+func (s *server) pageKey(ctx context.Context) ([]byte, error) {
+	if k := s.tokKey.Load(); k != nil {
+		return *k, nil
+	}
+	k, err := s.svc.ServiceKey(ctx, secrets.PurposePageToken)
+	if err != nil {
+		return nil, err
+	}
+	s.tokKey.Store(&k)
+	return k, nil
 }
 
 // pageQuery reads limit (default 50, 1-1000) and page_token.

@@ -6,12 +6,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mobius-secrets/mobius/pkg/api"
 	"github.com/mobius-secrets/mobius/pkg/secrets"
 )
 
 func TestSecretLifecycle(t *testing.T) {
 	ts := newTestServer(t)
-	var created SecretJSON
+	var created api.Secret
 	var createdETag string
 
 	t.Run("create", func(t *testing.T) {
@@ -46,7 +47,7 @@ func TestSecretLifecycle(t *testing.T) {
 
 	t.Run("get by name and by ID", func(t *testing.T) {
 		for _, ref := range []string{"openai", created.ID} {
-			var got SecretJSON
+			var got api.Secret
 			r := ts.do("GET", "/v1/projects/acme/secrets/"+ref, nil).want(t, 200)
 			r.decode(t, &got)
 			if got.ID != created.ID || got.Name != "openai" {
@@ -66,7 +67,7 @@ func TestSecretLifecycle(t *testing.T) {
 	})
 
 	t.Run("update description", func(t *testing.T) {
-		var got SecretJSON
+		var got api.Secret
 		r := ts.do("PATCH", "/v1/projects/acme/secrets/openai", map[string]any{"description": "new"}).want(t, 200)
 		r.decode(t, &got)
 		if got.Description != "new" || got.LatestVersion != 1 || r.Header.Get("ETag") != `"2"` {
@@ -75,7 +76,7 @@ func TestSecretLifecycle(t *testing.T) {
 	})
 
 	t.Run("update rename", func(t *testing.T) {
-		var got SecretJSON
+		var got api.Secret
 		ts.do("PATCH", "/v1/projects/acme/secrets/"+created.ID, map[string]any{"name": "openai-prod"}).want(t, 200).decode(t, &got)
 		if got.Name != "openai-prod" || got.ID != created.ID {
 			t.Fatalf("got %+v", got)
@@ -85,12 +86,12 @@ func TestSecretLifecycle(t *testing.T) {
 	})
 
 	t.Run("update rotate", func(t *testing.T) {
-		var got SecretJSON
+		var got api.Secret
 		ts.do("PATCH", "/v1/projects/acme/secrets/openai-prod", map[string]any{"values": map[string]string{"api_key": "sk-2"}}).want(t, 200).decode(t, &got)
 		if got.LatestVersion != 2 || got.CurrentVersion == nil || *got.CurrentVersion != 2 {
 			t.Fatalf("got %+v", got)
 		}
-		var v1 VersionJSON
+		var v1 api.Version
 		ts.do("GET", "/v1/projects/acme/secrets/openai-prod/versions/1", nil).want(t, 200).decode(t, &v1)
 		if v1.State != "DISABLED" {
 			t.Fatalf("v1 %+v", v1)
@@ -146,7 +147,7 @@ func TestListSecretsPagination(t *testing.T) {
 			if pages > 5 {
 				t.Fatal("too many pages")
 			}
-			var page SecretListJSON
+			var page api.SecretList
 			ts.do("GET", "/v1/projects/acme/secrets?prefix=app-&limit=3&page_token="+token, nil).want(t, 200).decode(t, &page)
 			for _, s := range page.Secrets {
 				got = append(got, s.Name)
@@ -166,7 +167,7 @@ func TestListSecretsPagination(t *testing.T) {
 
 	t.Run("default limit lists all, empty token on last page", func(t *testing.T) {
 		r := ts.do("GET", "/v1/projects/acme/secrets", nil).want(t, 200)
-		var page SecretListJSON
+		var page api.SecretList
 		r.decode(t, &page)
 		if len(page.Secrets) != 9 || page.NextPageToken != "" || !strings.Contains(string(r.Body), `"next_page_token":""`) {
 			t.Fatalf("page %s", r.Body)
@@ -189,15 +190,15 @@ func TestVersions(t *testing.T) {
 	}
 	state := func(t *testing.T, n int) string {
 		t.Helper()
-		var v VersionJSON
+		var v api.Version
 		ts.do("GET", fmt.Sprintf("/v1/projects/acme/secrets/db/versions/%d", n), nil).want(t, 200).decode(t, &v)
 		return v.State
 	}
 
 	t.Run("list newest first", func(t *testing.T) {
-		var page VersionListJSON
+		var page api.VersionList
 		ts.do("GET", "/v1/projects/acme/secrets/db/versions", nil).want(t, 200).decode(t, &page)
-		if len(page.Versions) != 3 || page.Versions[0].Version != 3 || page.Versions[2].Version != 1 || page.NextPageToken != "" {
+		if len(page.Versions) != 3 || page.Versions[0].Number != 3 || page.Versions[2].Number != 1 || page.NextPageToken != "" {
 			t.Fatalf("page %+v", page)
 		}
 		v := page.Versions[0]
@@ -210,10 +211,10 @@ func TestVersions(t *testing.T) {
 		var got []int
 		token := ""
 		for range 5 {
-			var page VersionListJSON
+			var page api.VersionList
 			ts.do("GET", "/v1/projects/acme/secrets/db/versions?limit=1&page_token="+token, nil).want(t, 200).decode(t, &page)
 			for _, v := range page.Versions {
-				got = append(got, v.Version)
+				got = append(got, v.Number)
 			}
 			if token = page.NextPageToken; token == "" {
 				break
@@ -225,29 +226,29 @@ func TestVersions(t *testing.T) {
 	})
 
 	t.Run("get number and current", func(t *testing.T) {
-		var cur, two VersionJSON
+		var cur, two api.Version
 		r := ts.do("GET", "/v1/projects/acme/secrets/db/versions/current", nil).want(t, 200)
 		r.decode(t, &cur)
-		if cur.Version != 3 || r.Header.Get("ETag") == "" {
+		if cur.Number != 3 || r.Header.Get("ETag") == "" {
 			t.Fatalf("current %+v etag %q", cur, r.Header.Get("ETag"))
 		}
 		ts.do("GET", "/v1/projects/acme/secrets/db/versions/2", nil).want(t, 200).decode(t, &two)
-		if two.Version != 2 || two.State != "DISABLED" {
+		if two.Number != 2 || two.State != "DISABLED" {
 			t.Fatalf("two %+v", two)
 		}
 	})
 
 	t.Run("enable", func(t *testing.T) {
-		var v VersionJSON
+		var v api.Version
 		r := ts.do("POST", "/v1/projects/acme/secrets/db/versions/1/enable", nil).want(t, 200)
 		r.decode(t, &v)
-		if v.Version != 1 || v.State != "ENABLED" || r.Header.Get("ETag") == "" {
+		if v.Number != 1 || v.State != "ENABLED" || r.Header.Get("ETag") == "" {
 			t.Fatalf("v %+v", v)
 		}
 		if state(t, 3) != "DISABLED" {
 			t.Fatal("the previous ENABLED version is not DISABLED")
 		}
-		var s SecretJSON
+		var s api.Secret
 		ts.do("GET", "/v1/projects/acme/secrets/db", nil).want(t, 200).decode(t, &s)
 		if *s.CurrentVersion != 1 {
 			t.Fatalf("secret %+v", s)
@@ -256,7 +257,7 @@ func TestVersions(t *testing.T) {
 
 	t.Run("disable", func(t *testing.T) {
 		ts.do("POST", "/v1/projects/acme/secrets/db/versions/1/disable", "{}").want(t, 200)
-		var s SecretJSON
+		var s api.Secret
 		r := ts.do("GET", "/v1/projects/acme/secrets/db", nil).want(t, 200)
 		r.decode(t, &s)
 		if s.CurrentVersion != nil || !strings.Contains(string(r.Body), `"current_version":null`) {
@@ -266,7 +267,7 @@ func TestVersions(t *testing.T) {
 	})
 
 	t.Run("destroy", func(t *testing.T) {
-		var v VersionJSON
+		var v api.Version
 		ts.do("POST", "/v1/projects/acme/secrets/db/versions/2/destroy", nil).want(t, 200).decode(t, &v)
 		if v.State != "DESTROYED" || len(v.SHA256) != 64 {
 			t.Fatalf("v %+v", v)
@@ -326,7 +327,7 @@ func TestResolutions(t *testing.T) {
 		var runs []string
 		token := ""
 		for range 5 {
-			var page ResolutionListJSON
+			var page api.ResolutionList
 			ts.do("GET", "/v1/projects/acme/secrets/db/resolutions?limit=2&page_token="+token, nil).want(t, 200).decode(t, &page)
 			for _, r := range page.Resolutions {
 				if r.Version != 1 || strings.Join(r.Keys, ",") != "password" || r.ResolvedAt.IsZero() {
@@ -359,7 +360,7 @@ func TestResolutions(t *testing.T) {
 
 func TestAPIKeys(t *testing.T) {
 	ts := newTestServer(t)
-	var created CreatedAPIKeyJSON
+	var created api.APIKeyCreated
 
 	t.Run("create", func(t *testing.T) {
 		ts.do("POST", "/v1/projects/acme/api-keys", map[string]any{"name": "ci", "scopes": []string{"secrets:read"}}).want(t, 201).decode(t, &created)
@@ -375,7 +376,7 @@ func TestAPIKeys(t *testing.T) {
 
 	t.Run("list never shows a key", func(t *testing.T) {
 		r := ts.do("GET", "/v1/projects/acme/api-keys", nil).want(t, 200)
-		var list APIKeyListJSON
+		var list api.APIKeyList
 		r.decode(t, &list)
 		if len(list.APIKeys) != 2 || strings.Contains(string(r.Body), "mbs_") || strings.Contains(string(r.Body), `"key"`) {
 			t.Fatalf("list %s", r.Body)
@@ -388,7 +389,7 @@ func TestAPIKeys(t *testing.T) {
 	})
 
 	t.Run("last_used_at is null before use", func(t *testing.T) {
-		var k CreatedAPIKeyJSON
+		var k api.APIKeyCreated
 		ts.do("POST", "/v1/projects/acme/api-keys", map[string]any{"name": "unused"}).want(t, 201).decode(t, &k)
 		r := ts.do("GET", "/v1/projects/acme/api-keys", nil).want(t, 200)
 		if !strings.Contains(string(r.Body), `"id":"`+k.ID+`","name":"unused","scopes":["secrets:read"],"created_at":"`) ||

@@ -36,9 +36,11 @@ type env struct {
 	ctx   context.Context
 	svc   *secrets.Service
 	r     *resolve.Resolver
-	store *bolt.Store
+	store *bolt.Driver
 	logs  *testsupport.SyncBuffer
 	now   time.Time
+	// key mints the grants of e.resolve; made on first use.
+	key *secrets.APIKey
 }
 
 // mustOpen returns a resolver over a fresh embedded store and local key,
@@ -88,9 +90,59 @@ func (e *env) seed(tb testing.TB) {
 	e.create(tb, "acme", "db", map[string]string{"password": canaryDB, "user": canaryDBUser})
 }
 
-func (e *env) resolve(project, input string) (*resolve.Result, error) {
-	return e.r.Resolve(e.ctx, resolve.Event{Project: project, Input: json.RawMessage(input)})
+// apiKey returns an API key of project with every scope.
+func (e *env) apiKey(tb testing.TB, project string) *secrets.APIKey {
+	tb.Helper()
+	if e.key != nil && e.key.Project == project {
+		return e.key
+	}
+	k, _, err := e.svc.CreateAPIKey(e.ctx, project, "scheduler", secrets.AllScopes)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	e.key = k
+	return k
 }
+
+// grant mints a grant of project covering names, with run.
+func (e *env) grant(tb testing.TB, project, run string, names ...string) string {
+	tb.Helper()
+	_, g, err := e.svc.MintGrant(e.ctx, project, e.apiKey(tb, project), secrets.MintGrantInput{Secrets: names, Run: json.RawMessage(run)})
+	if err != nil {
+		tb.Fatalf("minting a grant for %v: %v", names, err)
+	}
+	return g
+}
+
+// grantAll mints a grant covering every secret of project now.
+func (e *env) grantAll(tb testing.TB, project string) string {
+	tb.Helper()
+	list, _, err := e.svc.ListSecrets(e.ctx, project, secrets.ListQuery{Limit: secrets.MaxGrantSecrets})
+	if err != nil || len(list) == 0 {
+		tb.Fatalf("project %s has no secrets to grant (%v)", project, err)
+	}
+	var names []string
+	for _, s := range list {
+		names = append(names, s.ID)
+	}
+	return e.grant(tb, project, "", names...)
+}
+
+// resolve resolves input under a grant covering every secret of project
+// at the time of the call.
+func (e *env) resolve(project, input string) (*resolve.Result, error) {
+	return e.r.Resolve(e.ctx, resolve.Event{Grant: e.grantAll(testingT{}, project), Input: json.RawMessage(input)})
+}
+
+// testingT lets resolve mint outside a test's own T: a failure to mint
+// panics, which fails the test that called it.
+type testingT struct{ testing.TB }
+
+func (testingT) Helper() {}
+func (testingT) Fatalf(format string, args ...any) {
+	panic(fmt.Sprintf(format, args...))
+}
+func (testingT) Fatal(args ...any) { panic(fmt.Sprint(args...)) }
 
 func mustResolve(tb testing.TB, e *env, project, input string) *resolve.Result {
 	tb.Helper()
@@ -126,8 +178,10 @@ func TestSubstitution(t *testing.T) {
 		{"three dollars", `"$$${secret:a.b}"`, `"$${secret:a.b}"`},
 		{"nested", `{"a":[{"b":"${secret:db.password}"},["${secret:openai.api_key}"]],"n":1.50000000000000000001,"big":123456789012345678901234567890,"t":true,"z":null}`,
 			`{"a":[{"b":"` + dbq + `"},["` + canaryOpenAI + `"]],"n":1.50000000000000000001,"big":123456789012345678901234567890,"t":true,"z":null}`},
-		{"keys are not substituted", `{"${secret:openai.api_key}":"x","${secret:}":"y"}`, `{"${secret:openai.api_key}":"x","${secret:}":"y"}`},
-		{"member order and duplicates kept", `{"z":1,"a":2,"z":3}`, `{"z":1,"a":2,"z":3}`},
+		{"keys are neither substituted nor unescaped", `{"$${secret:openai.api_key}":"x","$${HOME}":"${secret:db.user}"}`, `{"$${secret:openai.api_key}":"x","$${HOME}":"` + canaryDBUser + `"}`},
+		{"member order kept", `{"z":1,"a":2,"m":3}`, `{"z":1,"a":2,"m":3}`},
+		{"text kept as sent", `{"k\u0065y":"\u00e9\/","n":1E+2,"m":-0.0e-0,"s":"${HOME}"}`, `{"k\u0065y":"\u00e9\/","n":1E+2,"m":-0.0e-0,"s":"${HOME}"}`},
+		{"only substituted strings change", `{"a":"\u0041","b":"\u0041${secret:db.user}"}`, `{"a":"\u0041","b":"A` + canaryDBUser + `"}`},
 		{"html not escaped", `"<&> ${secret:db.user}"`, `"<&> ` + canaryDBUser + `"`},
 		{"scalar input", `42`, `42`},
 		{"null input", `null`, `null`},
@@ -152,7 +206,7 @@ func TestResolvedIsSortedAndDeduplicated(t *testing.T) {
 	e.seed(t)
 	e.svc.UpdateSecret(e.ctx, "acme", "db", secrets.UpdateSecretInput{Values: map[string]string{"password": canaryDB, "user": canaryDBUser}})
 	res := mustResolve(t, e, "acme", `["${secret:openai.api_key}","${secret:db.user}${secret:db.password}",{"x":"${secret:db.user}"},"${secret:openai.api_key}"]`)
-	want := []resolve.Resolved{{"db", "password", 2}, {"db", "user", 2}, {"openai", "api_key", 1}}
+	want := []resolve.Resolved{{Secret: "db", Key: "password", Version: 2}, {Secret: "db", Key: "user", Version: 2}, {Secret: "openai", Key: "api_key", Version: 1}}
 	got, _ := json.Marshal(res.Resolved)
 	wantJ, _ := json.Marshal(want)
 	if string(got) != string(wantJ) {
@@ -174,7 +228,7 @@ func TestFailures(t *testing.T) {
 	if _, _, err := e.svc.ChangeVersionState(e.ctx, "acme", off.Name, "1", secrets.ActionDisable, nil); err != nil {
 		t.Fatal(err)
 	}
-	const syntax = "a reference has the form ${secret:NAME.KEY}"
+	const syntax = "a reference has the form ${secret:NAME.KEY}, optionally with @pending, @previous or @N after KEY"
 	const chars = "NAME and KEY are 1-128 characters of A-Z a-z 0-9 _ -, and NAME starts with a letter or digit"
 	long := strings.Repeat("x", 200)
 	cases := []struct {
@@ -200,17 +254,23 @@ func TestFailures(t *testing.T) {
 			`1 secret reference did not resolve: ${secret:sec_01HZZZZZZZZZZZZZZZZZZZZZZZ.k} (malformed: names a secret by ID; a reference names the secret by its name)`},
 		{"long malformed is shortened", `"${secret:` + long + `"`, "BadRequest",
 			`1 secret reference did not resolve: ${secret:` + long[:80-9] + `… (malformed: unterminated: no closing })`},
-		{"unknown secret", `"${secret:nope.k}"`, "NotFound",
-			`1 secret reference did not resolve: ${secret:nope.k} (secret "nope" not found in project "acme")`},
+		{"unknown secret", `"${secret:nope.k}"`, "Forbidden",
+			`1 secret reference did not resolve: ${secret:nope.k} (not covered by the resolve grant)`},
 		{"unknown key", `"${secret:openai.nope}"`, "NotFound",
 			`1 secret reference did not resolve: ${secret:openai.nope} (key "nope" not found in secret "openai" (version 1))`},
 		{"no enabled version", `"${secret:retired.k}"`, "NotFound",
 			`1 secret reference did not resolve: ${secret:retired.k} (secret "retired" has no ENABLED version)`},
-		{"every failure listed once, sorted", `{"a":["${secret:zeta.k}","${secret:openai.nope}"],"b":"${secret:zeta.k} ${secret:retired.k} ${secret:openai.api_key}","c":"${secret:zeta.k}"}`, "NotFound",
-			`3 secret references did not resolve: ${secret:openai.nope} (key "nope" not found in secret "openai" (version 1)); ` +
-				`${secret:retired.k} (secret "retired" has no ENABLED version); ${secret:zeta.k} (secret "zeta" not found in project "acme")`},
-		{"malformed with unresolved is BadRequest, both listed", `["${secret:x}","${secret:nope.k}","${secret:db.user}","${secret:x}"]`, "BadRequest",
-			`2 secret references did not resolve: ${secret:nope.k} (secret "nope" not found in project "acme"); ${secret:x} (malformed: no key; ` + syntax + `)`},
+		{"every failure listed once, sorted", `{"a":["${secret:openai.nope}"],"b":"${secret:retired.k} ${secret:openai.api_key} ${secret:openai.nope}"}`, "NotFound",
+			`2 secret references did not resolve: ${secret:openai.nope} (key "nope" not found in secret "openai" (version 1)); ` +
+				`${secret:retired.k} (secret "retired" has no ENABLED version)`},
+		{"uncovered before not found, every one listed", `{"a":["${secret:zeta.k}","${secret:openai.nope}"],"b":"${secret:nope.k}","c":"${secret:zeta.k}"}`, "Forbidden",
+			`2 secret references did not resolve: ${secret:nope.k} (not covered by the resolve grant); ${secret:zeta.k} (not covered by the resolve grant)`},
+		{"malformed before anything else, only malformed listed", `["${secret:x}","${secret:nope.k}","${secret:db.user}","${secret:x}"]`, "BadRequest",
+			`1 secret reference did not resolve: ${secret:x} (malformed: no key; ` + syntax + `)`},
+		{"bad version selector", `"${secret:db.user@latest}"`, "BadRequest",
+			`1 secret reference did not resolve: ${secret:db.user@latest} (malformed: the version after @ must be pending, previous or a version number)`},
+		{"no pending version", `"${secret:db.user@pending}"`, "NotFound",
+			`1 secret reference did not resolve: ${secret:db.user@pending} (secret "db" has no PENDING version)`},
 		{"malformed in a nested value", `{"a":{"b":[["${secret:}"]]}}`, "BadRequest",
 			`1 secret reference did not resolve: ${secret:} (malformed: empty; ` + syntax + `)`},
 	}
@@ -244,6 +304,7 @@ func TestFailures(t *testing.T) {
 func TestEventErrors(t *testing.T) {
 	e := mustOpen(t, nil)
 	e.seed(t)
+	g := e.grantAll(t, "acme")
 	deep := func(n int) string { return strings.Repeat("[", n) + `"${secret:db.user}"` + strings.Repeat("]", n) }
 	var refs1000, refs1001 []string
 	for i := 0; i < 1001; i++ {
@@ -253,27 +314,27 @@ func TestEventErrors(t *testing.T) {
 		refs1001 = append(refs1001, "${secret:db.user}")
 	}
 	j := func(v any) string { b, _ := json.Marshal(v); return string(b) }
-	bigRun := `{"x":"` + strings.Repeat("r", 4097) + `"}`
+	bigStep := `{"x":"` + strings.Repeat("r", 4097) + `"}`
 	cases := []struct {
 		name string
 		ev   resolve.Event
 		msg  string // "" when it must succeed
 	}{
-		{"invalid project", resolve.Event{Project: "no/slash", Input: json.RawMessage(`1`)}, "project must be 1-64 characters of A-Z a-z 0-9 _ -, starting with a letter or digit"},
-		{"empty project", resolve.Event{Input: json.RawMessage(`1`)}, "project must be 1-64 characters of A-Z a-z 0-9 _ -, starting with a letter or digit"},
-		{"no input", resolve.Event{Project: "acme"}, "input is required"},
-		{"invalid input", resolve.Event{Project: "acme", Input: json.RawMessage(`{"a":`)}, "input is not valid JSON"},
-		{"trailing input", resolve.Event{Project: "acme", Input: json.RawMessage(`1 2`)}, "input is not valid JSON"},
-		{"input too large", resolve.Event{Project: "acme", Input: json.RawMessage(j(strings.Repeat("a", 1<<20)))}, "input is 1048578 bytes; the limit is 1048576"},
-		{"input at the size limit", resolve.Event{Project: "acme", Input: json.RawMessage(j(strings.Repeat("a", 1<<20-2)))}, ""},
-		{"depth 64", resolve.Event{Project: "acme", Input: json.RawMessage(deep(64))}, ""},
-		{"depth 65", resolve.Event{Project: "acme", Input: json.RawMessage(deep(65))}, "input is nested more than 64 levels deep"},
-		{"1000 references", resolve.Event{Project: "acme", Input: json.RawMessage(j(refs1000))}, ""},
-		{"1001 references", resolve.Event{Project: "acme", Input: json.RawMessage(j(refs1001))}, "input holds more than 1000 secret references"},
-		{"1001 references in one string", resolve.Event{Project: "acme", Input: json.RawMessage(j(strings.Join(refs1001, "")))}, "input holds more than 1000 secret references"},
-		{"run not an object", resolve.Event{Project: "acme", Input: json.RawMessage(`1`), Run: json.RawMessage(`"r1"`)}, "run must be a JSON object"},
-		{"run too large", resolve.Event{Project: "acme", Input: json.RawMessage(`1`), Run: json.RawMessage(bigRun)}, "run is 4105 bytes; the limit is 4096"},
-		{"run null", resolve.Event{Project: "acme", Input: json.RawMessage(`1`), Run: json.RawMessage(`null`)}, ""},
+		{"invalid project", resolve.Event{Grant: g, Project: "no/slash", Input: json.RawMessage(`1`)}, "project must be 1-64 characters of A-Z a-z 0-9 _ -, starting with a letter or digit"},
+		{"no input", resolve.Event{Grant: g}, "input is required"},
+		{"invalid input", resolve.Event{Grant: g, Input: json.RawMessage(`{"a":`)}, "input is not valid JSON"},
+		{"trailing input", resolve.Event{Grant: g, Input: json.RawMessage(`1 2`)}, "input is not valid JSON"},
+		{"input too large", resolve.Event{Grant: g, Input: json.RawMessage(j(strings.Repeat("a", 1<<20)))}, "input is 1048578 bytes; the limit is 1048576"},
+		{"input at the size limit", resolve.Event{Grant: g, Input: json.RawMessage(j(strings.Repeat("a", 1<<20-2)))}, ""},
+		{"depth 64", resolve.Event{Grant: g, Input: json.RawMessage(deep(64))}, ""},
+		{"depth 65", resolve.Event{Grant: g, Input: json.RawMessage(deep(65))}, "input is nested more than 64 levels deep"},
+		{"1000 references", resolve.Event{Grant: g, Input: json.RawMessage(j(refs1000))}, ""},
+		{"1001 references", resolve.Event{Grant: g, Input: json.RawMessage(j(refs1001))}, "input holds more than 1000 secret references"},
+		{"1001 references in one string", resolve.Event{Grant: g, Input: json.RawMessage(j(strings.Join(refs1001, "")))}, "input holds more than 1000 secret references"},
+		{"step not an object", resolve.Event{Grant: g, Input: json.RawMessage(`1`), Step: json.RawMessage(`"s1"`)}, "step must be a JSON object"},
+		{"step too large", resolve.Event{Grant: g, Input: json.RawMessage(`1`), Step: json.RawMessage(bigStep)}, "step is 4105 bytes; the limit is 4096"},
+		{"step null", resolve.Event{Grant: g, Input: json.RawMessage(`1`), Step: json.RawMessage(`null`)}, ""},
+		{"the grant's project named", resolve.Event{Grant: g, Project: "acme", Input: json.RawMessage(`1`)}, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -306,7 +367,7 @@ func TestOutputLimit(t *testing.T) {
 	in, _ := json.Marshal(refs)
 	_, err := e.resolve("acme", string(in))
 	re := asError(t, err)
-	if re.Type != "BadRequest" || !strings.HasPrefix(re.Message, "the substituted output would be ") {
+	if re.Type != "BadRequest" || !strings.HasPrefix(re.Message, "the response would be ") {
 		t.Errorf("got %v", re)
 	}
 
@@ -318,15 +379,15 @@ func TestOutputLimit(t *testing.T) {
 	runtime.ReadMemStats(&before)
 	_, err = e.resolve("acme", string(one))
 	runtime.ReadMemStats(&after)
-	if re := asError(t, err); re.Type != "BadRequest" || !strings.HasPrefix(re.Message, "the substituted output would be ") {
+	if re := asError(t, err); re.Type != "BadRequest" || !strings.HasPrefix(re.Message, "the response would be ") {
 		t.Fatalf("got %v", re)
 	}
-	if n := after.TotalAlloc - before.TotalAlloc; n > resolve.MaxOutputBytes {
+	if n := after.TotalAlloc - before.TotalAlloc; n > resolve.MaxResponseBytes {
 		t.Errorf("refusing a %d-byte input allocated %d bytes: the output was built before its size was checked", len(one), n)
 	}
 
 	// Just under the limit in substituted values still resolves.
-	fits := make([]string, resolve.MaxOutputBytes/(60<<10)-2)
+	fits := make([]string, resolve.MaxResponseBytes/(60<<10)-2)
 	for i := range fits {
 		fits[i] = "${secret:big.k}"
 	}
@@ -337,19 +398,25 @@ func TestOutputLimit(t *testing.T) {
 }
 
 func TestDecodeEvent(t *testing.T) {
-	ev, err := resolve.DecodeEvent([]byte(`{"project":"acme","input":{"n":1.000000000000000000001},"run":{"run_id":"r1"}}`))
+	ev, err := resolve.DecodeEvent([]byte(`{"grant":"mbg_x.y","input":{"n":1.000000000000000000001},"step":{"step":"s1"}}`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ev.Project != "acme" || string(ev.Input) != `{"n":1.000000000000000000001}` || string(ev.Run) != `{"run_id":"r1"}` {
+	if ev.Grant != "mbg_x.y" || string(ev.Input) != `{"n":1.000000000000000000001}` || string(ev.Step) != `{"step":"s1"}` {
 		t.Errorf("event = %+v", ev)
 	}
+	const shape = `the event must be a JSON object {"grant", "input", "step"?, "project"?}: `
 	for _, c := range []struct{ in, msg string }{
-		{`{"project":"acme","inputs":1}`, `the event must be a JSON object {"project", "input", "run"?}: unknown field "inputs"`},
-		{`{"project":1,"input":1}`, `the event must be a JSON object {"project", "input", "run"?}: field "project" must be a string`},
-		{`{"project":"acme"`, `the event must be a JSON object {"project", "input", "run"?}: invalid JSON`},
-		{`[1]`, `the event must be a JSON object {"project", "input", "run"?}: field "" must be a resolve.Event`},
-		{`{"project":"acme","input":1} {}`, `the event must be one JSON object`},
+		{`{"grant":"g","inputs":1}`, shape + `unknown field "inputs"`},
+		{`{"grant":1,"input":1}`, shape + `field "grant" must be a string`},
+		{`{"grant":"g"`, shape + `invalid JSON: it ends early`},
+		{`{"grant":"g" "input":1}`, shape + `invalid JSON at byte 13`},
+		{`[1]`, shape + `it is an array`},
+		{`null`, shape + `it is null`},
+		{`"acme"`, shape + `it is a string`},
+		{`{"grant":"g","input":1} {}`, `the event must be one JSON object`},
+		{`{"project":"acme","input":1,"run":{"run_id":"r1"}}`, shape + `unknown field "run"`},
+		{`{"Grant":"g","input":1}`, shape + `unknown field "Grant" (field names match exactly, case included: "grant")`},
 	} {
 		_, err := resolve.DecodeEvent([]byte(c.in))
 		re := asError(t, err)
@@ -362,15 +429,15 @@ func TestDecodeEvent(t *testing.T) {
 func TestAudit(t *testing.T) {
 	e := mustOpen(t, nil)
 	e.seed(t)
-	run := `{"run_id": "run_42", "step": "deploy"}`
-	_, err := e.r.Resolve(e.ctx, resolve.Event{Project: "acme", Run: json.RawMessage(run),
+	g := e.grant(t, "acme", `{"run_id": "run_42", "loop": "deploy"}`, "db", "openai")
+	_, err := e.r.Resolve(e.ctx, resolve.Event{Grant: g, Step: json.RawMessage(`{"step": "push"}`),
 		Input: json.RawMessage(`["${secret:db.user}","${secret:db.password}","${secret:db.user}","${secret:openai.api_key}"]`)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := map[string]string{
-		"db":     `{"Keys":["password","user"],"Project":"acme","ResolvedAt":"2026-03-01T12:00:00Z","Run":{"run_id":"run_42","step":"deploy"},"SecretName":"db","Version":1}`,
-		"openai": `{"Keys":["api_key"],"Project":"acme","ResolvedAt":"2026-03-01T12:00:00Z","Run":{"run_id":"run_42","step":"deploy"},"SecretName":"openai","Version":1}`,
+		"db":     `{"Keys":["password","user"],"Project":"acme","ResolvedAt":"2026-03-01T12:00:00Z","Run":{"run_id":"run_42","loop":"deploy"},"SecretName":"db","Step":{"step":"push"},"Version":1}`,
+		"openai": `{"Keys":["api_key"],"Project":"acme","ResolvedAt":"2026-03-01T12:00:00Z","Run":{"run_id":"run_42","loop":"deploy"},"SecretName":"openai","Step":{"step":"push"},"Version":1}`,
 	}
 	for name, w := range want {
 		sec, err := e.svc.GetSecret(e.ctx, "acme", name)
@@ -385,7 +452,7 @@ func TestAudit(t *testing.T) {
 			t.Fatalf("%s: %d audit records, want 1", name, len(rs))
 		}
 		r := rs[0]
-		if r.SecretID != sec.ID || r.ID == "" {
+		if r.SecretID != sec.ID || r.ID == "" || !strings.HasPrefix(r.GrantID, "grt_") || r.KeyID != e.key.ID {
 			t.Errorf("%s: record %+v", name, r)
 		}
 		raw, _ := json.Marshal(r)
@@ -393,34 +460,38 @@ func TestAudit(t *testing.T) {
 			t.Errorf("%s: a value reached the audit: %s", name, raw)
 		}
 		got, _ := json.Marshal(map[string]any{"Project": r.Project, "SecretName": r.SecretName, "Version": r.Version,
-			"Keys": r.Keys, "Run": r.Run, "ResolvedAt": r.ResolvedAt})
+			"Keys": r.Keys, "Run": r.Run, "Step": r.Step, "ResolvedAt": r.ResolvedAt})
 		if string(got) != w {
 			t.Errorf("%s: audit\n got %s\nwant %s", name, got, w)
 		}
 	}
-	// A call without run leaves a record without one.
+	// A grant without a run, and a call without a step, leave records
+	// without them.
 	e.now = e.now.Add(time.Second)
 	mustResolve(t, e, "acme", `"${secret:openai.api_key}"`)
 	rs, _, _ := e.svc.ListResolutions(e.ctx, "acme", "openai", "", 100)
-	if len(rs) != 2 || rs[0].Run != nil {
-		t.Errorf("records = %d, newest run = %s", len(rs), rs[0].Run)
+	if len(rs) != 2 || rs[0].Run != nil || rs[0].Step != nil {
+		t.Errorf("records = %d, newest run = %s, step = %s", len(rs), rs[0].Run, rs[0].Step)
 	}
 }
 
 func TestCrossProjectIsolation(t *testing.T) {
 	e := mustOpen(t, nil)
 	e.seed(t)
-	_, err := e.resolve("bravo", `"${secret:openai.api_key}"`)
-	re := asError(t, err)
-	if re.Type != "NotFound" || re.Message != `1 secret reference did not resolve: ${secret:openai.api_key} (secret "openai" not found in project "bravo")` {
-		t.Errorf("got %s: %s", re.Type, re.Message)
-	}
+	acme := e.grantAll(t, "acme")
 	e.create(t, "bravo", "openai", map[string]string{"api_key": canaryOther})
-	if res := mustResolve(t, e, "bravo", `"${secret:openai.api_key}"`); string(res.Output) != `"`+canaryOther+`"` {
-		t.Errorf("bravo sees %s", res.Output)
+	e.key = nil
+	bravo := e.grantAll(t, "bravo")
+	if res, err := e.r.Resolve(e.ctx, resolve.Event{Grant: bravo, Input: json.RawMessage(`"${secret:openai.api_key}"`)}); err != nil || string(res.Output) != `"`+canaryOther+`"` {
+		t.Errorf("bravo's grant: %v", err)
 	}
-	if res := mustResolve(t, e, "acme", `"${secret:openai.api_key}"`); string(res.Output) != `"`+canaryOpenAI+`"` {
-		t.Errorf("acme sees %s", res.Output)
+	if res, err := e.r.Resolve(e.ctx, resolve.Event{Grant: acme, Input: json.RawMessage(`"${secret:openai.api_key}"`)}); err != nil || string(res.Output) != `"`+canaryOpenAI+`"` {
+		t.Errorf("acme's grant: %v", err)
+	}
+	// Naming another project than the grant's is Unauthorized.
+	_, err := e.r.Resolve(e.ctx, resolve.Event{Grant: acme, Project: "bravo", Input: json.RawMessage(`"${secret:openai.api_key}"`)})
+	if re := asError(t, err); re.Type != "Unauthorized" {
+		t.Errorf("acme's grant naming bravo: %s: %s", re.Type, re.Message)
 	}
 }
 
@@ -449,7 +520,11 @@ func TestLifecycleSeenOnNextCall(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("rotated", "CANARY-v2", "", 2)
-	if _, _, err := e.svc.ChangeVersionState(e.ctx, "acme", "api", "2", secrets.ActionDisable, nil); err != nil {
+	// Just resolved, so in use: disabling it needs force.
+	if _, _, err := e.svc.ChangeVersionState(e.ctx, "acme", "api", "2", secrets.ActionDisable, nil); secrets.ErrorCode(err) != secrets.Conflict {
+		t.Fatalf("disabling a version just resolved: %v, want Conflict", err)
+	}
+	if _, _, err := e.svc.ChangeVersionStateWith(e.ctx, "acme", "api", "2", secrets.ActionDisable, secrets.ActionOptions{Force: true}); err != nil {
 		t.Fatal(err)
 	}
 	check("disabled", "", `secret "api" has no ENABLED version`, 0)
@@ -457,7 +532,7 @@ func TestLifecycleSeenOnNextCall(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("rolled back", "CANARY-v1", "", 1)
-	if _, _, err := e.svc.ChangeVersionState(e.ctx, "acme", "api", "1", secrets.ActionDestroy, nil); err != nil {
+	if _, _, err := e.svc.ChangeVersionStateWith(e.ctx, "acme", "api", "1", secrets.ActionDestroy, secrets.ActionOptions{Force: true}); err != nil {
 		t.Fatal(err)
 	}
 	check("destroyed", "", `secret "api" has no ENABLED version`, 0)
@@ -465,29 +540,51 @@ func TestLifecycleSeenOnNextCall(t *testing.T) {
 	if _, err := e.svc.UpdateSecret(e.ctx, "acme", "api", secrets.UpdateSecretInput{Name: &newName, Values: map[string]string{"k": "CANARY-v3"}}); err != nil {
 		t.Fatal(err)
 	}
-	check("renamed", "", `secret "api" not found in project "acme"`, 0)
+	check("renamed: the old name is an alias", "CANARY-v3", "", 3)
 	if res := mustResolve(t, e, "acme", `"${secret:api2.k}"`); string(res.Output) != `"CANARY-v3"` {
 		t.Errorf("renamed: %s", res.Output)
 	}
+	g := e.grantAll(t, "acme")
 	if err := e.svc.DeleteSecret(e.ctx, "acme", "api2", nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.resolve("acme", `"${secret:api2.k}"`); asError(t, err).Type != "NotFound" {
-		t.Errorf("deleted: %v", err)
+	// The grant covers it: it is in the trash, and says so.
+	_, err := e.r.Resolve(e.ctx, resolve.Event{Grant: g, Input: json.RawMessage(`"${secret:api2.k}"`)})
+	if re := asError(t, err); re.Type != "NotFound" || !strings.Contains(re.Message, `secret "api2" is in the trash`) {
+		t.Errorf("deleted: %s: %s", re.Type, re.Message)
+	}
+	// A grant for another secret does not cover it.
+	e.seed(t)
+	other := e.grant(t, "acme", "", "db")
+	if _, err := e.r.Resolve(e.ctx, resolve.Event{Grant: other, Input: json.RawMessage(`"${secret:api2.k}"`)}); asError(t, err).Type != "Forbidden" {
+		t.Errorf("deleted, with a grant minted after: %v", err)
+	}
+	// Restored, it resolves again under the grant that covered it (a grant
+	// binds IDs), with the version it had.
+	trash, _, err := e.svc.ListTrash(e.ctx, "acme", "", 0)
+	if err != nil || len(trash) != 1 {
+		t.Fatalf("trash: %v, %v", trash, err)
+	}
+	if _, err := e.svc.RestoreSecret(e.ctx, "acme", trash[0].Secret.ID, ""); err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.r.Resolve(e.ctx, resolve.Event{Grant: g, Input: json.RawMessage(`"${secret:api2.k}"`)})
+	if err != nil || string(res.Output) != `"CANARY-v3"` {
+		t.Errorf("restored: %v, %v", res, err)
 	}
 }
 
 func TestInvoke(t *testing.T) {
 	e := mustOpen(t, nil)
 	e.seed(t)
-	res, err := e.r.Invoke(e.ctx, []byte(`{"project":"acme","input":{"auth":"Bearer ${secret:openai.api_key}","n":0.1e1}}`))
+	res, err := e.r.Invoke(e.ctx, []byte(`{"grant":"`+e.grantAll(t, "acme")+`","input":{"auth":"Bearer ${secret:openai.api_key}","n":0.1e1}}`))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if string(res.Output) != `{"auth":"Bearer `+canaryOpenAI+`","n":0.1e1}` {
 		t.Errorf("output %s", res.Output)
 	}
-	if _, err := e.r.Invoke(e.ctx, []byte(`{"project":"acme"}`)); asError(t, err).Message != "input is required" {
+	if _, err := e.r.Invoke(e.ctx, []byte(`{"grant":"`+e.grantAll(t, "acme")+`"}`)); asError(t, err).Message != "input is required" {
 		t.Errorf("got %v", err)
 	}
 }
@@ -495,14 +592,15 @@ func TestInvoke(t *testing.T) {
 func TestConcurrentResolves(t *testing.T) {
 	e := mustOpen(t, nil)
 	e.seed(t)
+	g := e.grantAll(t, "acme")
 	var wg sync.WaitGroup
 	errs := make(chan error, 16)
 	for i := 0; i < 16; i++ {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			run := fmt.Sprintf(`{"i":%d}`, i)
-			res, err := e.r.Resolve(e.ctx, resolve.Event{Project: "acme", Input: json.RawMessage(`"${secret:db.user}"`), Run: json.RawMessage(run)})
+			step := fmt.Sprintf(`{"i":%d}`, i)
+			res, err := e.r.Resolve(e.ctx, resolve.Event{Grant: g, Input: json.RawMessage(`"${secret:db.user}"`), Step: json.RawMessage(step)})
 			if err == nil && string(res.Output) != `"`+canaryDBUser+`"` {
 				err = fmt.Errorf("output %s", res.Output)
 			}
@@ -531,8 +629,9 @@ func TestUnavailable(t *testing.T) {
 	fw := &failingKeys{KeyWrapper: w}
 	e := mustOpen(t, fw)
 	e.seed(t)
+	g := e.grantAll(t, "acme")
 	fw.fail = true
-	res, err := e.resolve("acme", `"${secret:db.user}"`)
+	res, err := e.r.Resolve(e.ctx, resolve.Event{Grant: g, Input: json.RawMessage(`"${secret:db.user}"`)})
 	re := asError(t, err)
 	if res != nil || re.Type != "Unavailable" || re.Message != "the key service is unavailable" {
 		t.Errorf("got %v, %s: %s", res, re.Type, re.Message)
@@ -568,11 +667,12 @@ func TestTooManyReferencesStopsEarly(t *testing.T) {
 		b, _ := json.Marshal(refs)
 		return b
 	}
+	g := e.grantAll(t, "acme")
 	allocated := func(in json.RawMessage) uint64 {
 		var before, after runtime.MemStats
 		runtime.GC()
 		runtime.ReadMemStats(&before)
-		_, err := e.r.Resolve(e.ctx, resolve.Event{Project: "acme", Input: in})
+		_, err := e.r.Resolve(e.ctx, resolve.Event{Grant: g, Input: in})
 		runtime.ReadMemStats(&after)
 		if re := asError(t, err); re.Type != "BadRequest" || re.Message != "input holds more than 1000 secret references" {
 			t.Fatalf("got %v", re)
@@ -601,5 +701,30 @@ func TestTooManyReferencesStopsEarly(t *testing.T) {
 	t.Logf("allocated: %d bytes for 1,001 references in one string, %d for 60,000", small, big)
 	if big > small+4*uint64(len(one)) {
 		t.Errorf("60,000 references in one string allocated %d bytes, 1,001 allocated %d: the parse did not stop at the limit", big, small)
+	}
+}
+
+// After its expires_at a secret resolves nothing, naming the expiry, and
+// nothing of it is decrypted or audited; before, it resolves.
+func TestExpiredSecret(t *testing.T) {
+	e := mustOpen(t, nil)
+	at := e.now.Add(30 * time.Minute) // within the grant's hour
+	if _, err := e.svc.CreateSecret(e.ctx, "acme", secrets.CreateSecretInput{Name: "temp", Values: map[string]string{"k": "CANARY-temp"}, ExpiresAt: at}); err != nil {
+		t.Fatal(err)
+	}
+	g := e.grantAll(t, "acme")
+	res, err := e.r.Resolve(e.ctx, resolve.Event{Grant: g, Input: json.RawMessage(`"${secret:temp.k}"`)})
+	if err != nil || string(res.Output) != `"CANARY-temp"` {
+		t.Fatalf("before expiry: %v, %v", res, err)
+	}
+	before := e.logs.String()
+	e.now = at
+	_, err = e.r.Resolve(e.ctx, resolve.Event{Grant: g, Input: json.RawMessage(`"${secret:temp.k}"`)})
+	re := asError(t, err)
+	if re.Type != "NotFound" || !strings.Contains(re.Message, `secret "temp" expired at 2026-03-01T12:30:00Z`) || strings.Contains(re.Message, "CANARY") {
+		t.Fatalf("at expiry: %s: %s", re.Type, re.Message)
+	}
+	if strings.Contains(e.logs.String()[len(before):], "CANARY") {
+		t.Fatal("a value reached the log")
 	}
 }

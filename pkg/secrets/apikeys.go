@@ -12,6 +12,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/mobius-secrets/mobius/pkg/kv"
 )
 
 // APIKeyPrefix starts every API key, so that a leaked key is recognisable
@@ -49,7 +51,7 @@ func (s *Service) CreateAPIKey(ctx context.Context, project, name string, scopes
 	var norm []string
 	for _, sc := range scopes {
 		if !slices.Contains(AllScopes, sc) {
-			return nil, "", FieldErrorf(Invalid, "scopes", "unknown scope %q; scopes are %s", truncate(sc, 40), strings.Join(AllScopes, ", "))
+			return nil, "", FieldErrorf(Invalid, "scopes", "unknown scope %q; scopes are %s", Shorten(sc, 40), strings.Join(AllScopes, ", "))
 		}
 		if !slices.Contains(norm, sc) {
 			norm = append(norm, sc)
@@ -64,7 +66,14 @@ func (s *Service) CreateAPIKey(ctx context.Context, project, name string, scopes
 	clear(raw)
 	now := s.Now()
 	k := &APIKey{ID: "key_" + NewULID(now, s.rand), Project: project, Name: name, Scopes: norm, Hash: HashAPIKey(key), CreatedAt: now}
-	if err := s.store.CreateAPIKey(ctx, k); err != nil {
+	err := s.commit(ctx, &Outcome{APIKey: k}, []*Event{{Type: EventAPIKeyCreated, Project: project, KeyID: k.ID}},
+		kv.Put(apiKeyItem(apiKeyKey(k.Hash), k), kv.IfAbsent(time.Time{})),
+		kv.Put(apiKeyItem(keyListingKey(project, k.ID), k), kv.IfAbsent(time.Time{})),
+	)
+	if conditionFailed(err) >= 0 {
+		return nil, "", WrapError(Internal, err, "a new API key's ID or hash is taken")
+	}
+	if err != nil {
 		return nil, "", err
 	}
 	return k, key, nil
@@ -94,10 +103,14 @@ func (s *Service) Authenticate(ctx context.Context, key string) (*APIKey, error)
 	// A revocation through this Service after this point keeps the key
 	// out of the cache, even if the read below still finds it.
 	revocations := s.revocations.Load()
-	k, err := s.store.GetAPIKeyByHash(ctx, hash)
-	if ErrorCode(err) == NotFound {
+	it, err := s.get(ctx, apiKeyKey(hash))
+	if err != nil {
+		return nil, err
+	}
+	if it == nil {
 		return nil, Errorf(Unauthorized, "the API key is unknown or revoked")
 	}
+	k, err := s.apiKeyFrom(it)
 	if err != nil {
 		return nil, err
 	}
@@ -109,11 +122,16 @@ func (s *Service) Authenticate(ctx context.Context, key string) (*APIKey, error)
 	// not a read and two writes.
 	now := s.Now()
 	if k.LastUsedAt.IsZero() || now.Sub(k.LastUsedAt) >= LastUsedInterval {
-		err := s.store.TouchAPIKey(ctx, k.Project, k.ID, now)
+		touched := *k
+		touched.LastUsedAt = now
+		err := s.commit(ctx, nil, nil,
+			kv.Put(apiKeyItem(apiKeyKey(k.Hash), &touched), kv.IfExists()),
+			kv.Put(apiKeyItem(keyListingKey(k.Project, k.ID), &touched), kv.IfExists()),
+		)
 		switch {
 		case err == nil:
-			k.LastUsedAt = now
-		case ErrorCode(err) == NotFound: // revoked since the read above
+			k = &touched
+		case conditionFailed(err) >= 0: // revoked since the read above
 			return nil, Errorf(Unauthorized, "the API key is unknown or revoked")
 		}
 	}
@@ -121,19 +139,70 @@ func (s *Service) Authenticate(ctx context.Context, key string) (*APIKey, error)
 	return k, nil
 }
 
-// ListAPIKeys returns the project's keys (never the key strings).
+// ListAPIKeys returns the project's keys (never the key strings), oldest
+// first.
 func (s *Service) ListAPIKeys(ctx context.Context, project string) ([]*APIKey, error) {
-	return s.store.ListAPIKeys(ctx, project)
+	out := []*APIKey{}
+	if !ValidProject(project) {
+		return out, nil
+	}
+	q := kv.Query{Partition: projectPart(project), Prefix: "K#", Limit: MaxPageSize}
+	for {
+		items, err := s.query(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		for i := range items {
+			k, err := s.apiKeyFrom(&items[i])
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, k)
+		}
+		if len(items) < q.Limit {
+			break
+		}
+		q.After = items[len(items)-1].Sort
+	}
+	slices.SortStableFunc(out, func(a, b *APIKey) int {
+		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return out, nil
+}
+
+func apiKeyItem(k kv.Key, key *APIKey) kv.Item {
+	return kv.Item{Key: k, Value: encode(apiKeyToRec(key))}
 }
 
 // RevokeAPIKey deletes the key; it stops working at once on this server.
 func (s *Service) RevokeAPIKey(ctx context.Context, project, id string) error {
 	if !IsAPIKeyID(id) {
-		return Errorf(NotFound, "API key %q not found in project %q", truncate(id, 40), project)
+		return Errorf(NotFound, "API key %q not found in project %q", Shorten(id, 40), project)
 	}
-	err := s.store.DeleteAPIKey(ctx, project, id)
-	if ErrorCode(err) == NotFound {
-		return Errorf(NotFound, "API key %q not found in project %q", id, project)
+	notFound := Errorf(NotFound, "API key %q not found in project %q", id, Shorten(project, MaxProjectLen))
+	if !ValidProject(project) {
+		return notFound
+	}
+	it, err := s.get(ctx, keyListingKey(project, id))
+	if err != nil {
+		return err
+	}
+	if it == nil {
+		return notFound
+	}
+	k, err := s.apiKeyFrom(it)
+	if err != nil {
+		return err
+	}
+	err = s.commit(ctx, nil, []*Event{{Type: EventAPIKeyRevoked, Project: project, KeyID: id}},
+		kv.Delete(keyListingKey(project, id), kv.IfExists()),
+		kv.Delete(apiKeyKey(k.Hash), kv.Cond{}),
+	)
+	if conditionFailed(err) >= 0 {
+		return notFound
 	}
 	if err != nil {
 		return err
@@ -143,5 +212,8 @@ func (s *Service) RevokeAPIKey(ctx context.Context, project, id string) error {
 	// cache it, or cached it already and is removed here.
 	s.revocations.Add(1)
 	s.auth.removeIf(func(k *APIKey) bool { return k.ID == id && k.Project == project })
+	// Its grants are refused from now on: forget every grant's liveness
+	// (revocations are rare; the next resolve of each re-reads it).
+	s.grants.removeIf(func(bool) bool { return true })
 	return nil
 }

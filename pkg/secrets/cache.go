@@ -93,6 +93,18 @@ func (c *ttlCache[V]) putIf(k string, v V, ok func() bool) {
 	c.items[k] = ttlItem[V]{v: v, exp: now.Add(c.ttl)}
 }
 
+// remove drops the entry of k, if any.
+func (c *ttlCache[V]) remove(k string) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if it, ok := c.items[k]; ok {
+		c.dropLocked(k, it)
+	}
+}
+
 // removeIf drops every entry whose value satisfies f.
 func (c *ttlCache[V]) removeIf(f func(V) bool) {
 	if c == nil {

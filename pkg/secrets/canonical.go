@@ -1,8 +1,10 @@
 package secrets
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"slices"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -69,6 +71,22 @@ func units(r rune) []uint16 {
 
 const hexDigits = "0123456789abcdef"
 
+// AppendJSONString appends s to b as a JSON string literal, as encoding/json
+// writes it with HTML escaping off: <, > and & stay literal, U+2028 and
+// U+2029 are escaped, and invalid UTF-8 becomes the escape \ufffd. It is
+// the form of every JSON string written outside Canonical, which writes
+// RFC 8785's: ECMAScript's escaping, where U+2028 and U+2029 stay literal
+// and invalid UTF-8 becomes a literal U+FFFD, so that a digest is of
+// exactly what a JCS implementation would produce.
+func AppendJSONString(b []byte, s string) []byte {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(s) // a string always encodes
+	return append(b, bytes.TrimSuffix(buf.Bytes(), []byte("\n"))...)
+}
+
+// appendString appends s as an RFC 8785 string (see AppendJSONString).
 func appendString(b []byte, s string) []byte {
 	b = append(b, '"')
 	for i := 0; i < len(s); {

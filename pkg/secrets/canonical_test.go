@@ -1,9 +1,11 @@
 package secrets
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"strings"
 	"testing"
 	"unicode/utf8"
 )
@@ -100,4 +102,42 @@ func FuzzCanonical(f *testing.F) {
 			t.Fatal("Digest is not the SHA-256 of Canonical")
 		}
 	})
+}
+
+// AppendJSONString writes what encoding/json writes with HTML escaping
+// off; Canonical's strings differ from it exactly where RFC 8785 asks.
+func TestAppendJSONString(t *testing.T) {
+	for _, c := range []struct {
+		name, in, want, canonical string
+	}{
+		{"plain", "sk-live", `"sk-live"`, `"sk-live"`},
+		{"empty", "", `""`, `""`},
+		{"quotes and backslash", `a"b\c`, `"a\"b\\c"`, `"a\"b\\c"`},
+		{"short escapes", "\b\f\n\r\t", `"\b\f\n\r\t"`, `"\b\f\n\r\t"`},
+		{"other control characters", "\x00\x1f", `"\u0000\u001f"`, `"\u0000\u001f"`},
+		{"HTML stays literal", "<a&b>", `"<a&b>"`, `"<a&b>"`},
+		{"DEL and non-ASCII stay literal", "\x7fé😀", "\"\x7fé😀\"", "\"\x7fé😀\""},
+		{"line separators escaped, literal in RFC 8785", "a\u2028b\u2029", `"a\u2028b\u2029"`, "\"a\u2028b\u2029\""},
+		{"invalid UTF-8 an escape, a literal U+FFFD in RFC 8785", "a\xffb", `"a\ufffdb"`, "\"a\uFFFDb\""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			got := string(AppendJSONString([]byte("x:"), c.in))
+			if got != "x:"+c.want {
+				t.Errorf("AppendJSONString(%q) = %s, want %s", c.in, got, c.want)
+			}
+			var buf bytes.Buffer
+			enc := json.NewEncoder(&buf)
+			enc.SetEscapeHTML(false)
+			if err := enc.Encode(c.in); err != nil || strings.TrimSuffix(buf.String(), "\n") != c.want {
+				t.Errorf("encoding/json writes %s, want %s", buf.String(), c.want)
+			}
+			var back string
+			if err := json.Unmarshal([]byte(c.want), &back); err != nil {
+				t.Errorf("%s does not decode: %v", c.want, err)
+			}
+			if canon := string(Canonical(map[string]string{"k": c.in})); canon != `{"k":`+c.canonical+`}` {
+				t.Errorf("Canonical of %q = %s, want the string %s", c.in, canon, c.canonical)
+			}
+		})
+	}
 }

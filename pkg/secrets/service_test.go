@@ -45,7 +45,7 @@ func TestConcurrentRevealsWithASmallKeyCache(t *testing.T) {
 		wg.Go(func() {
 			for j := range each {
 				name := fmt.Sprintf("s%d", (g+j)%n)
-				got, err := svc.Reveal(ctx, "acme", []string{name})
+				got, err := svc.Reveal(ctx, "acme", []string{name}, nil)
 				if err == nil && got[name].Values["k"] != name[1:] {
 					err = fmt.Errorf("%s revealed %q", name, got[name].Values["k"])
 				}

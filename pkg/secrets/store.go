@@ -2,126 +2,191 @@ package secrets
 
 import (
 	"context"
+	"errors"
+	"slices"
 	"time"
+
+	"github.com/mobius-secrets/mobius/pkg/kv"
 )
 
-// Store persists the domain. It sees only metadata and ciphertext.
+// The Service reaches storage only through a kv.Driver (pkg/kv): every key,
+// record and rule is the domain's (layout.go, records.go), and every driver
+// error is translated here, once, so every backend fails alike.
+
+// storeError translates a driver error into a domain error. A failed
+// condition is not an error of the store: callers classify it first (see
+// conditionFailed); one that reaches here means a write lost a race.
+func storeError(ctx context.Context, err error) error {
+	if err == nil {
+		return nil
+	}
+	var ce *kv.ConditionError
+	if errors.As(err, &ce) {
+		return WrapError(Aborted, err, "a concurrent write won")
+	}
+	switch kv.ErrorCode(err) {
+	case kv.Contention:
+		return WrapError(Aborted, err, "a concurrent write won")
+	case kv.Misconfigured:
+		var ke *kv.Error
+		errors.As(err, &ke)
+		return WrapError(Misconfigured, err, "the store refuses the service: %s", ke.Msg)
+	case kv.Corrupt:
+		return WrapError(Internal, err, "the store's data is damaged; run `mobius admin check`")
+	case kv.Invalid:
+		return WrapError(Internal, err, "the store refused a request")
+	}
+	if ctx.Err() != nil {
+		return WrapError(Unavailable, err, "the request was cancelled or ran out of time before the store answered")
+	}
+	return WrapError(Unavailable, err, "the store is unavailable")
+}
+
+// conditionFailed returns the index of the op whose condition failed, or
+// -1 if err is not a failed condition.
+func conditionFailed(err error) int {
+	var ce *kv.ConditionError
+	if errors.As(err, &ce) {
+		return ce.Index
+	}
+	return -1
+}
+
+// get reads one item; (nil, nil) only inside the domain, never returned
+// from a Service method: callers turn it into NotFound.
+func (s *Service) get(ctx context.Context, k kv.Key) (*kv.Item, error) {
+	items, err := s.kv.Get(ctx, k)
+	if err != nil {
+		return nil, storeError(ctx, err)
+	}
+	if len(items) == 0 {
+		return nil, nil
+	}
+	return &items[0], nil
+}
+
+func (s *Service) getMany(ctx context.Context, keys []kv.Key) (map[kv.Key]*kv.Item, error) {
+	out := make(map[kv.Key]*kv.Item, len(keys))
+	if len(keys) == 0 {
+		return out, nil
+	}
+	items, err := s.kv.Get(ctx, keys...)
+	if err != nil {
+		return nil, storeError(ctx, err)
+	}
+	for i := range items {
+		out[items[i].Key] = &items[i]
+	}
+	return out, nil
+}
+
+func (s *Service) query(ctx context.Context, q kv.Query) ([]kv.Item, error) {
+	items, err := s.kv.Query(ctx, q)
+	return items, storeError(ctx, err)
+}
+
+// Guard is committed together with a write it guards: its operations are
+// added to the write's Commit, so they are stored all or nothing with it.
+// The HTTP layer's Idempotency-Key records are guards, so a write and the
+// record of its response can never be apart.
+type Guard interface {
+	// Ops returns the operations to add to the commit of a write whose
+	// outcome is out. It may be called once per attempt.
+	Ops(out *Outcome) ([]kv.Op, error)
+	// Committed is called once the commit that held Ops succeeded.
+	Committed()
+}
+
+// Outcome is what a guarded write did, as its caller will see it.
+type Outcome struct {
+	Secret  *Secret
+	Version *Version
+	APIKey  *APIKey
+	Grant   *Grant
+}
+
+type guardKey struct{}
+
+// WithGuard returns a context whose next write through the Service commits
+// g's operations with it.
+func WithGuard(ctx context.Context, g Guard) context.Context {
+	return context.WithValue(ctx, guardKey{}, g)
+}
+
+// ErrGuardLost reports that a guard's condition failed: whatever it guards
+// (an Idempotency-Key claim) was taken over before the write committed, and
+// nothing was written.
+var ErrGuardLost = errors.New("the guard of this write was lost")
+
+// commit applies ops and the events of the change they make, with the
+// context's guard (if any) for outcome out. Every write that changes a
+// secret or an API key passes its events (events.go): they are stored in
+// the same kv.Commit, so neither lands without the other. Their IDs are
+// taken here, right before the commit, which then runs with a deadline of
+// EventSettle/2 (see the feed's ordering rule).
 //
-// Every method returns *Error values for the conditions it names (NotFound,
-// Conflict, Aborted); any other error is a dependency failure, which the
-// store should report as Unavailable when it is transient. A Store never
-// returns (nil, nil) for a missing object.
-//
-// Values returned are copies the caller may keep and modify.
-type Store interface {
-	// CreateSecret atomically stores s, its name and its first version v.
-	// Conflict if the name is taken in the project; nothing is written then.
-	CreateSecret(ctx context.Context, s *Secret, v *Version) error
-
-	// GetSecret returns the secret by immutable ID. NotFound if absent.
-	GetSecret(ctx context.Context, project, id string) (*Secret, error)
-
-	// GetSecretByName returns the secret that holds name. NotFound if absent.
-	GetSecretByName(ctx context.Context, project, name string) (*Secret, error)
-
-	// ListSecrets returns at most q.Limit secrets of the project whose names
-	// start with q.Prefix and sort strictly after q.After, in byte order of name.
-	ListSecrets(ctx context.Context, project string, q ListQuery) ([]*Secret, error)
-
-	// UpdateSecret applies u atomically: all of it, or nothing. Aborted if the
-	// stored revision is not u.PrevRevision (or the secret is gone: NotFound),
-	// or if u.Put's number already exists, or a change's From state does not
-	// match; Conflict if u renames the secret to a name that is taken.
-	UpdateSecret(ctx context.Context, u *Update) error
-
-	// DeleteSecret removes the secret, frees its name, and removes its
-	// versions (ciphertext included). Aborted if the stored revision is not
-	// prevRevision; NotFound if absent. The secret and its name disappear
-	// atomically; a store that cannot delete every version in the same
-	// transaction must delete them right after.
-	DeleteSecret(ctx context.Context, project, id string, prevRevision int64) error
-
-	// GetVersion returns version n of the secret, with its ciphertext.
-	// NotFound if absent.
-	GetVersion(ctx context.Context, project, secretID string, n int) (*Version, error)
-
-	// ListVersions returns at most limit versions of the secret numbered
-	// below before (all, if before <= 0), newest first, with ciphertext
-	// omitted (nil).
-	ListVersions(ctx context.Context, project, secretID string, before, limit int) ([]*Version, error)
-
-	// CurrentVersions returns, for each of names that exists in the project,
-	// the secret and its ENABLED version with ciphertext (Version nil when no
-	// version is ENABLED). Names that do not exist are absent from the map.
-	// Reads are strongly consistent.
-	CurrentVersions(ctx context.Context, project string, names []string) (map[string]*Current, error)
-
-	// CreateAPIKey stores k. Conflict if its ID or hash exists.
-	CreateAPIKey(ctx context.Context, k *APIKey) error
-	// GetAPIKeyByHash returns the key whose Hash is hash. NotFound if absent.
-	GetAPIKeyByHash(ctx context.Context, hash string) (*APIKey, error)
-	// ListAPIKeys returns the project's keys, oldest first.
-	ListAPIKeys(ctx context.Context, project string) ([]*APIKey, error)
-	// DeleteAPIKey revokes the key. NotFound if absent from the project.
-	DeleteAPIKey(ctx context.Context, project, id string) error
-	// TouchAPIKey records that the key was used at t. NotFound if absent.
-	TouchAPIKey(ctx context.Context, project, id string, t time.Time) error
-
-	// CreateIdempotency stores r unless a record with the same project and
-	// key exists whose ExpiresAt is after r.CreatedAt: then Conflict.
-	CreateIdempotency(ctx context.Context, r *IdempotencyRecord) error
-	// GetIdempotency returns the record. NotFound if absent or expired at now.
-	GetIdempotency(ctx context.Context, project, key string, now time.Time) (*IdempotencyRecord, error)
-	// CompleteIdempotency replaces the stored record with r (Done set).
-	CompleteIdempotency(ctx context.Context, r *IdempotencyRecord) error
-	// DeleteIdempotency removes the record; absent is not an error.
-	DeleteIdempotency(ctx context.Context, project, key string) error
-
-	// AddResolutions stores audit records.
-	AddResolutions(ctx context.Context, rs []*Resolution) error
-	// ListResolutions returns at most limit records of the secret whose ID
-	// sorts before beforeID (all, if empty), newest first.
-	ListResolutions(ctx context.Context, project, secretID, beforeID string, limit int) ([]*Resolution, error)
-}
-
-// ListQuery selects a page of secrets by name.
-type ListQuery struct {
-	Prefix string
-	After  string
-	Limit  int
-}
-
-// Update is one atomic change to a secret and its versions.
-type Update struct {
-	// Secret is the new record; its Revision is PrevRevision+1.
-	Secret       *Secret
-	PrevRevision int64
-	// OldName is set when the update renames the secret: the old name is
-	// freed and Secret.Name claimed in the same transaction.
-	OldName string
-	// Put, if set, is a new version to add; its number must not exist.
-	Put *Version
-	// Changes move existing versions between states.
-	Changes []StateChange
-}
-
-// StateChange moves version Number from state From to To at time At. A
-// change to Destroyed removes the version's ciphertext.
-type StateChange struct {
-	Number int
-	From   State
-	To     State
-	At     time.Time
+// A failed condition of one of ops is returned as a *kv.ConditionError for
+// the caller to classify (conditionFailed); one of the guard's is
+// ErrGuardLost, wrapped in Conflict.
+func (s *Service) commit(ctx context.Context, out *Outcome, evs []*Event, ops ...kv.Op) error {
+	// Nothing is written before the store's key is checked: only an empty
+	// store may get the key check of a new key.
+	if err := s.ensureKey(ctx); err != nil {
+		return err
+	}
+	g, _ := ctx.Value(guardKey{}).(Guard)
+	n := len(ops)
+	if len(evs) > 0 {
+		ops = slices.Grow(ops, len(evs))
+		ops = append(ops, make([]kv.Op, len(evs))...) // filled in once the IDs are taken
+	}
+	if g != nil && out != nil {
+		extra, err := g.Ops(out)
+		if err != nil {
+			return err
+		}
+		ops = append(ops, extra...)
+	}
+	if len(evs) > 0 {
+		s.stampEvents(ctx, evs)
+		for i, ev := range evs {
+			ops[n+i] = kv.Put(eventItem(ev), kv.IfAbsent(time.Time{}))
+		}
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, EventSettle/2)
+		defer cancel()
+	}
+	err := s.kv.Commit(ctx, ops...)
+	if err == nil {
+		if g != nil && out != nil {
+			g.Committed()
+		}
+		if len(evs) > 0 {
+			s.feed.notify(evs[0].Project)
+		}
+		return nil
+	}
+	switch i := conditionFailed(err); {
+	case i >= n+len(evs):
+		return WrapError(Conflict, ErrGuardLost, "the claim on this request's Idempotency-Key expired before it finished; nothing was written: retry it")
+	case i >= n:
+		return WrapError(Internal, err, "a new event's ID is taken")
+	case i >= 0:
+		return err
+	}
+	return storeError(ctx, err)
 }
 
 // KeyWrapper protects data keys: a local key file or a KMS key.
 type KeyWrapper interface {
 	// GenerateDataKey returns a fresh 256-bit data key and that key wrapped
 	// under the wrapper's key, bound to context. The caller zeroes plaintext.
-	// Unavailable when the key service cannot be reached.
+	// Unavailable when the key service cannot be reached; Misconfigured
+	// when it refuses for a reason an operator must fix.
 	GenerateDataKey(ctx context.Context, context map[string]string) (plaintext, wrapped []byte, err error)
 	// UnwrapDataKey returns the data key inside wrapped. Integrity if wrapped
 	// was altered, or was made under another key or another context;
-	// Unavailable when the key service cannot be reached.
+	// Unavailable when the key service cannot be reached; Misconfigured
+	// when it refuses for a reason an operator must fix.
 	UnwrapDataKey(ctx context.Context, wrapped []byte, context map[string]string) ([]byte, error)
 }

@@ -15,7 +15,12 @@ const (
 	MaxProjectLen     = 64
 	DefaultPageSize   = 50
 	MaxPageSize       = 1000
-	MaxRunBytes       = 4 << 10 // the run object of a resolve call
+	// MaxPageBytes bounds the stored records one page of a list holds
+	// (at least one record, however large): a page of 1,000 secrets with
+	// 64 labels each would otherwise outgrow a Lambda response (6 MB). A
+	// page cut short by it still says that more follow.
+	MaxPageBytes = 1 << 20
+	MaxRunBytes  = 4 << 10 // the run object of a resolve call
 )
 
 func isNameChar(c byte) bool {
@@ -106,7 +111,7 @@ func ValidateValues(values map[string]string) ([]byte, error) {
 	}
 	for k := range values {
 		if !ValidKey(k) {
-			return nil, FieldErrorf(Invalid, "values", "value key %q must be 1-128 characters of A-Z a-z 0-9 _ -", truncate(k, 40))
+			return nil, FieldErrorf(Invalid, "values", "value key %q must be 1-128 characters of A-Z a-z 0-9 _ -", Shorten(k, 40))
 		}
 	}
 	c := Canonical(values)
@@ -116,13 +121,32 @@ func ValidateValues(values map[string]string) ([]byte, error) {
 	return c, nil
 }
 
-// truncate shortens s (a key or name, never a value) for an error message.
-func truncate(s string, n int) string {
+// Shorten cuts s to at most n bytes for quoting in a message, marking the
+// cut with "…" (so the result is at most n+3 bytes). The cut falls on a rune
+// boundary: it backs off over at most one incomplete UTF-8 sequence, never
+// over a run of invalid bytes, which are the continuation of nothing. It is
+// for names, keys, IDs and references, never for a value.
+func Shorten(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
+	n = max(n, 0)
+	for i := 1; i < utf8.UTFMax && n > 0 && !utf8.RuneStart(s[n]); i++ {
 		n--
 	}
 	return s[:n] + "…"
+}
+
+// pageBytes counts the bytes of the records a page holds, against
+// MaxPageBytes.
+type pageBytes int
+
+// full reports whether a record of n bytes would take a page that holds
+// have records past MaxPageBytes; if not, it counts the record.
+func (b *pageBytes) full(n, have int) bool {
+	if have > 0 && int(*b)+n > MaxPageBytes {
+		return true
+	}
+	*b += pageBytes(n)
+	return false
 }

@@ -126,3 +126,33 @@ func TestValidateDescription(t *testing.T) {
 		}
 	}
 }
+
+func TestShorten(t *testing.T) {
+	for _, c := range []struct {
+		name, s string
+		n       int
+		want    string
+	}{
+		{"shorter than n", "openai", 10, "openai"},
+		{"exactly n", "openai", 6, "openai"},
+		{"cut", "openai-prod", 6, "openai…"},
+		{"empty", "", 0, ""},
+		{"n of 0", "x", 0, "…"},
+		{"negative n", "xy", -1, "…"},
+		{"cut inside a rune backs off to its start", "ab€cd", 3, "ab…"},                           // € is 3 bytes at 2-4
+		{"cut after a whole rune", "ab€cd", 5, "ab€…"},                                            // € ends at 5
+		{"cut inside a 4-byte rune", "a😀b", 4, "a…"},                                              // 😀 is 4 bytes at 1-4
+		{"a run of invalid bytes is not walked back", "ab\x80\x80\x80\x80\x80\x80", 6, "ab\x80…"}, // 3 bytes back, no further
+		{"prefix kept before invalid bytes", "${secret:\x80\x80\x80\x80\x80", 12, "${secret:…"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			got := Shorten(c.s, c.n)
+			if got != c.want {
+				t.Errorf("Shorten(%q, %d) = %q, want %q", c.s, c.n, got, c.want)
+			}
+			if len(got) > max(c.n, 0)+len("…") {
+				t.Errorf("Shorten(%q, %d) is %d bytes, over n+3", c.s, c.n, len(got))
+			}
+		})
+	}
+}

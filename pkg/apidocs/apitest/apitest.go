@@ -83,9 +83,6 @@ func LoadSpec() (*openapi3.T, error) {
 	return doc, nil
 }
 
-// Doc returns the parsed document.
-func (v *Validator) Doc() *openapi3.T { return v.doc }
-
 // Routes lists every operation of the document as "METHOD /path/{param}",
 // sorted: the form of a Go 1.22 ServeMux pattern, for route-parity tests.
 func (v *Validator) Routes() []string {

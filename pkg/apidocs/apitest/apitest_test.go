@@ -46,9 +46,14 @@ const (
 	secretPath = "/v1/projects/acme/secrets/openai"
 	bearer     = "Bearer mbs_examplenotarealkeyexamplenotarealkeyexamplenotarealk"
 	secretJSON = `{"id":"sec_01JAZ3K5V7W8X9Y0A1B2C3D4E5","name":"openai","description":"OpenAI key used by the summarizer.",` +
-		`"project":"acme","current_version":2,"latest_version":2,"created_at":"2025-01-15T09:30:00Z","updated_at":"2025-03-02T14:05:00Z"}`
-	versionJSON  = `{"version":1,"state":"DESTROYED","sha256":"a606b10e9324bdcd280af8bf49ca7fd656dad2b25b48d8f7a02a360659980956","keys":["api_key"],"created_at":"2025-01-15T09:30:00Z","state_changed_at":"2025-04-01T08:00:00Z"}`
+		`"project":"acme","current_version":2,"latest_version":2,"pending_version":null,"previous_version":1,"previous_until":"2025-03-02T15:05:00Z",` +
+		`"previous_grace_seconds":3600,"rename_alias_seconds":604800,"aliases":[],"labels":{"env":"prod"},"expires_at":null,"rotate_by":"2025-06-01T00:00:00Z","created_at":"2025-01-15T09:30:00Z","updated_at":"2025-03-02T14:05:00Z"}`
+	versionJSON = `{"version":1,"state":"DESTROYED","sha256":"a606b10e9324bdcd280af8bf49ca7fd656dad2b25b48d8f7a02a360659980956","keys":["api_key"],` +
+		`"created_at":"2025-01-15T09:30:00Z","state_changed_at":"2025-04-01T08:00:00Z","last_resolved_at":null}`
 	notFoundJSON = `{"error":{"code":"Not Found","status":404,"message":"secret \"openai\" not found"}}`
+	grantJSON    = `{"id":"grt_01JNQ7Z8K2M4P6R8T0V2X4Z6B8","project":"acme","secrets":[{"id":"sec_01JAZ3K5V7W8X9Y0A1B2C3D4E5","name":"openai"}],` +
+		`"run":null,"key_id":"key_01JB0R5T7V9X1Z3B5D7F9H1K3M","created_at":"2025-03-02T14:06:58Z","expires_at":"2025-03-02T14:16:58Z"}`
+	grantString = "mbg_eyJ2IjoxLCJpZCI6ImV4YW1wbGUtbm90LWEtcmVhbC1ncmFudCJ9.ZXhhbXBsZS1ub3QtYS1yZWFsLWdyYW50LW1hYy0hISE"
 )
 
 // respond returns a fake server that answers every request the same way.
@@ -83,6 +88,12 @@ func TestWrap(t *testing.T) {
 		{name: "secret missing a field", method: "GET", path: secretPath, auth: true,
 			handler: respond(200, jsonETag, strings.Replace(secretJSON, `"latest_version":2,`, "", 1)),
 			want:    "latest_version"},
+		{name: "secret missing its aliases", method: "GET", path: secretPath, auth: true,
+			handler: respond(200, jsonETag, strings.Replace(secretJSON, `"aliases":[],`, "", 1)),
+			want:    "aliases"},
+		{name: "secret with a grace out of range", method: "GET", path: secretPath, auth: true,
+			handler: respond(200, jsonETag, strings.Replace(secretJSON, `"previous_grace_seconds":3600`, `"previous_grace_seconds":604801`, 1)),
+			want:    "previous_grace_seconds"},
 		{name: "secret leaking values", method: "GET", path: secretPath, auth: true,
 			handler: respond(200, jsonETag, strings.Replace(secretJSON, `}`, `,"values":{"api_key":"sk-example-not-a-real-key"}}`, 1)),
 			want:    "values"},
@@ -119,6 +130,31 @@ func TestWrap(t *testing.T) {
 			handler: respond(200, nil, versionJSON)},
 		{name: "version with an unknown state", method: "GET", path: secretPath + "/versions/current", auth: true,
 			handler: respond(200, nil, strings.Replace(versionJSON, "DESTROYED", "PURGED", 1)), want: "state"},
+		{name: "pending version, promoted", method: "POST", path: secretPath + "/versions/3/promote", auth: true,
+			handler: respond(200, nil, strings.Replace(versionJSON, `"DESTROYED"`, `"ENABLED"`, 1))},
+		{name: "disable with force", method: "POST", path: secretPath + "/versions/1/disable?force=true", auth: true,
+			handler: respond(200, nil, strings.Replace(versionJSON, `"DESTROYED"`, `"DISABLED"`, 1))},
+		{name: "force that is not a boolean, answered 200", method: "POST", path: secretPath + "/versions/1/disable?force=yes", auth: true,
+			handler: respond(200, nil, strings.Replace(versionJSON, `"DESTROYED"`, `"DISABLED"`, 1)), want: "force"},
+		{name: "grant list", method: "GET", path: "/v1/projects/acme/resolve-grants", auth: true,
+			handler: respond(200, nil, `{"grants":[`+grantJSON+`],"next_page_token":""}`)},
+		{name: "grant list leaking the grant", method: "GET", path: "/v1/projects/acme/resolve-grants", auth: true,
+			handler: respond(200, nil, `{"grants":[`+strings.Replace(grantJSON, `}]`, `}],"grant":"mbg_x.y"`, 1)+`],"next_page_token":""}`), want: "grant"},
+		{name: "grant minted", method: "POST", path: "/v1/projects/acme/resolve-grants", auth: true,
+			body:    `{"secrets":["openai"],"ttl_seconds":600}`,
+			handler: respond(201, map[string]string{"Location": "/v1/projects/acme/resolve-grants/grt_01JNQ7Z8K2M4P6R8T0V2X4Z6B8"}, strings.TrimSuffix(grantJSON, "}")+`,"grant":"`+grantString+`"}`)},
+		{name: "grant minted without its string", method: "POST", path: "/v1/projects/acme/resolve-grants", auth: true,
+			body:    `{"secrets":["openai"]}`,
+			handler: respond(201, map[string]string{"Location": "/v1/projects/acme/resolve-grants/grt_01JNQ7Z8K2M4P6R8T0V2X4Z6B8"}, grantJSON), want: "grant"},
+		{name: "grant ttl above a day, answered 201", method: "POST", path: "/v1/projects/acme/resolve-grants", auth: true,
+			body:    `{"secrets":["openai"],"ttl_seconds":86401}`,
+			handler: respond(201, map[string]string{"Location": "/v1/projects/acme/resolve-grants/grt_01JNQ7Z8K2M4P6R8T0V2X4Z6B8"}, strings.TrimSuffix(grantJSON, "}")+`,"grant":"`+grantString+`"}`),
+			want:    "does not conform"},
+		{name: "grant revoked", method: "DELETE", path: "/v1/projects/acme/resolve-grants/grt_01JNQ7Z8K2M4P6R8T0V2X4Z6B8", auth: true, handler: respond(204, nil, "")},
+		{name: "consumers", method: "GET", path: secretPath + "/consumers?since=24h", auth: true,
+			handler: respond(200, nil, `{"since":"2025-03-01T14:10:00Z","truncated":false,"versions":[{"version":2,"state":"ENABLED","last_resolved_at":"2025-03-02T14:07:12Z",`+
+				`"consumers":[{"run":{"loop":"summarizer"},"step":null,"grant_ids":["grt_01JNQ7Z8K2M4P6R8T0V2X4Z6B8"],"count":3,"last_seen":"2025-03-02T14:07:12Z"}]}]}`)},
+		{name: "alias ended", method: "DELETE", path: secretPath + "/aliases/openai-old", auth: true, handler: respond(200, jsonETag, secretJSON)},
 		{name: "limit above 1000, answered 400", method: "GET", path: "/v1/projects/acme/secrets?limit=1001", auth: true,
 			handler: respond(400, nil, `{"error":{"code":"Bad Request","status":400,"message":"limit must be between 1 and 1000","field":"limit"}}`)},
 		{name: "limit above 1000, answered 200", method: "GET", path: "/v1/projects/acme/secrets?limit=1001", auth: true,
@@ -186,22 +222,33 @@ func TestRoutes(t *testing.T) {
 	got := apitest.NewValidator(t).Routes()
 	want := []string{
 		"DELETE /v1/projects/{project}/api-keys/{id}",
+		"DELETE /v1/projects/{project}/resolve-grants/{id}",
 		"DELETE /v1/projects/{project}/secrets/{secret}",
+		"DELETE /v1/projects/{project}/secrets/{secret}/aliases/{alias}",
+		"DELETE /v1/projects/{project}/trash/{id}",
 		"GET /docs",
 		"GET /healthz",
 		"GET /openapi.json",
 		"GET /v1/projects/{project}/api-keys",
+		"GET /v1/projects/{project}/events",
+		"GET /v1/projects/{project}/resolve-grants",
 		"GET /v1/projects/{project}/secrets",
 		"GET /v1/projects/{project}/secrets/{secret}",
+		"GET /v1/projects/{project}/secrets/{secret}/consumers",
 		"GET /v1/projects/{project}/secrets/{secret}/resolutions",
 		"GET /v1/projects/{project}/secrets/{secret}/versions",
 		"GET /v1/projects/{project}/secrets/{secret}/versions/{version}",
+		"GET /v1/projects/{project}/trash",
 		"PATCH /v1/projects/{project}/secrets/{secret}",
 		"POST /v1/projects/{project}/api-keys",
+		"POST /v1/projects/{project}/references/check",
+		"POST /v1/projects/{project}/resolve-grants",
 		"POST /v1/projects/{project}/secrets",
 		"POST /v1/projects/{project}/secrets/{secret}/versions/{version}/destroy",
 		"POST /v1/projects/{project}/secrets/{secret}/versions/{version}/disable",
 		"POST /v1/projects/{project}/secrets/{secret}/versions/{version}/enable",
+		"POST /v1/projects/{project}/secrets/{secret}/versions/{version}/promote",
+		"POST /v1/projects/{project}/trash/{id}/restore",
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("Routes() =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))

@@ -1,18 +1,19 @@
-// Package awstest runs local stand-ins for DynamoDB and KMS and builds real
-// AWS SDK v2 clients against them, for tests only. Nothing here reaches AWS:
-// every stand-in listens on 127.0.0.1 and every client has static fake
-// credentials and region us-east-1.
+// Package awstest runs local stand-ins for DynamoDB and KMS (and, on moto,
+// DynamoDB Streams, EventBridge and SQS) and builds real AWS SDK v2 clients
+// against them, for tests only. Nothing here reaches AWS: every stand-in
+// listens on 127.0.0.1 and every client has static fake credentials and
+// region us-east-1.
 //
 //   - moto_server (Python, `pip install 'moto[server]==5.2.1'`): DynamoDB
 //     and KMS on one port, one process per test binary (StartMoto).
 //   - minidyn (github.com/truora/minidyn/server): DynamoDB in process, one
 //     per call (StartMinidyn).
-//   - local-kms (github.com/nsmithuk/local-kms): KMS in process, one per
-//     call (StartLocalKMS).
+//   - local-kms (github.com/nsmithuk/local-kms): KMS, one process per
+//     call (StartLocalKMS), built from the tools module (tools/localkms).
 //
-// A package that uses StartMoto should call Main from its TestMain so the
-// moto process stops with the tests (it is also killed if the test binary
-// dies).
+// A package that uses StartMoto or StartLocalKMS should call Main from its
+// TestMain so the moto process stops and the built binary is removed with
+// the tests (each stand-in also exits if the test binary dies).
 package awstest
 
 import (
@@ -28,8 +29,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	minidyn "github.com/truora/minidyn/server"
 )
 
@@ -59,6 +62,27 @@ func NewDynamoClient(endpoint string, opts ...func(*dynamodb.Options)) *dynamodb
 // NewKMSClient returns a KMS client for the stand-in at endpoint.
 func NewKMSClient(endpoint string, opts ...func(*kms.Options)) *kms.Client {
 	return kms.New(kms.Options{
+		Region:       Region,
+		Credentials:  credentials.NewStaticCredentialsProvider("AKIDTEST", "secret-test", ""),
+		BaseEndpoint: aws.String(endpoint),
+		Retryer:      retryer(),
+	}, opts...)
+}
+
+// NewEventBridgeClient returns an EventBridge client for the stand-in at
+// endpoint (moto).
+func NewEventBridgeClient(endpoint string, opts ...func(*eventbridge.Options)) *eventbridge.Client {
+	return eventbridge.New(eventbridge.Options{
+		Region:       Region,
+		Credentials:  credentials.NewStaticCredentialsProvider("AKIDTEST", "secret-test", ""),
+		BaseEndpoint: aws.String(endpoint),
+		Retryer:      retryer(),
+	}, opts...)
+}
+
+// NewSQSClient returns an SQS client for the stand-in at endpoint (moto).
+func NewSQSClient(endpoint string, opts ...func(*sqs.Options)) *sqs.Client {
+	return sqs.New(sqs.Options{
 		Region:       Region,
 		Credentials:  credentials.NewStaticCredentialsProvider("AKIDTEST", "secret-test", ""),
 		BaseEndpoint: aws.String(endpoint),

@@ -1,6 +1,8 @@
 package awstest
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -118,8 +120,39 @@ func startMoto() {
 	}
 	target, _ := url.Parse(base)
 	rp := httputil.NewSingleHostReverseProxy(target)
+	rp.ModifyResponse = kmsAsAWS
 	moto.proxy = httptest.NewServer(serialize(rp))
 	moto.endpoint = moto.proxy.URL
+}
+
+// kmsAsAWS corrects moto's answer to a Decrypt whose ciphertext is not of
+// the key the request names, or names no key moto knows: moto answers
+// AccessDeniedException (with no message), where KMS answers
+// IncorrectKeyException (or InvalidCiphertextException for a damaged
+// blob). A client must be able to tell a refused ciphertext from a refused
+// permission, so the proxy answers as KMS does. moto checks no IAM
+// permission, so its only other AccessDenied on Decrypt is a key policy's
+// explicit Deny, which no test sets.
+func kmsAsAWS(resp *http.Response) error {
+	if resp.StatusCode != http.StatusBadRequest || resp.Request.Header.Get("X-Amz-Target") != "TrentService.Decrypt" {
+		return nil
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return err
+	}
+	var e struct {
+		Type string `json:"__type"`
+	}
+	if json.Unmarshal(body, &e) == nil && e.Type == "AccessDeniedException" {
+		body = []byte(`{"__type":"IncorrectKeyException","message":"The key ID in the request does not identify the KMS key that encrypted the ciphertext (moto answered AccessDeniedException)"}`)
+		resp.Header.Set("X-Amzn-Errortype", "IncorrectKeyException")
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	resp.ContentLength = int64(len(body))
+	resp.Header.Set("Content-Length", strconv.Itoa(len(body)))
+	return nil
 }
 
 func stopMoto() {
@@ -137,11 +170,17 @@ func stopMoto() {
 	}
 }
 
-// Main runs the tests of a package and then stops moto if they started it.
-// Call it from TestMain: func TestMain(m *testing.M) { awstest.Main(m) }.
-func Main(m *testing.M) {
+// Main runs the tests of a package, then stops moto if they started it,
+// removes the stand-ins' binaries, and runs each of after (the cleanups of
+// other helpers) before it exits. Call it from TestMain:
+// func TestMain(m *testing.M) { awstest.Main(m) }.
+func Main(m *testing.M, after ...func()) {
 	code := m.Run()
 	stopMoto()
+	removeLocalKMS()
+	for _, f := range after {
+		f()
+	}
 	os.Exit(code)
 }
 

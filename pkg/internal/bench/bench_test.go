@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mobius-secrets/mobius/pkg/api"
 	"github.com/mobius-secrets/mobius/pkg/httpapi"
 	"github.com/mobius-secrets/mobius/pkg/internal/awstest"
 	"github.com/mobius-secrets/mobius/pkg/internal/bench"
@@ -141,14 +142,14 @@ func benchAPI(b *testing.B, f *fixture) {
 		b.ReportAllocs()
 		for i := 0; b.Loop(); i++ {
 			// Names unique across -count runs on the same store.
-			f.do(b, w, "POST", base, mustJSON(httpapi.CreateSecretRequest{Name: fmt.Sprintf("c-%d", createSeq.Add(1)), Values: bench.Values(i)}), http.StatusCreated)
+			f.do(b, w, "POST", base, mustJSON(api.CreateSecretRequest{Name: fmt.Sprintf("c-%d", createSeq.Add(1)), Values: bench.Values(i)}), http.StatusCreated)
 		}
 	})
 	b.Run("op=rotate", func(b *testing.B) {
 		w := newSink()
 		b.ReportAllocs()
 		for i := 0; b.Loop(); i++ {
-			f.do(b, w, "PATCH", base+"/"+target, mustJSON(httpapi.UpdateSecretRequest{Values: bench.Values(i)}), http.StatusOK)
+			f.do(b, w, "PATCH", base+"/"+target, mustJSON(api.UpdateSecretRequest{Values: bench.Values(i)}), http.StatusOK)
 		}
 	})
 	for _, c := range []struct{ name, path string }{
@@ -167,7 +168,15 @@ func benchAPI(b *testing.B, f *fixture) {
 	b.Run("op=resolve", func(b *testing.B) {
 		// Three references to two secrets.
 		r := resolve.New(f.svc, bench.Quiet)
-		ev := resolve.Event{Project: bench.Project, Input: json.RawMessage(fmt.Sprintf(
+		by, err := f.svc.Authenticate(ctx, f.apiKey)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, grant, err := f.svc.MintGrant(ctx, bench.Project, by, secrets.MintGrantInput{Secrets: []string{target, bench.Name("s", 7)}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		ev := resolve.Event{Grant: grant, Input: json.RawMessage(fmt.Sprintf(
 			`{"a":"${secret:%[1]s.user}","b":"${secret:%[1]s.password}","c":"${secret:%[2]s.password}"}`, target, bench.Name("s", 7)))}
 		b.ReportAllocs()
 		for b.Loop() {
@@ -197,7 +206,7 @@ func BenchmarkRotateParallel(b *testing.B) {
 				b.Fatal(err)
 			}
 			var next atomic.Int64
-			body := mustJSON(httpapi.UpdateSecretRequest{Values: bench.Values(1)})
+			body := mustJSON(api.UpdateSecretRequest{Values: bench.Values(1)})
 			b.ReportAllocs()
 			b.ResetTimer()
 			var wg sync.WaitGroup
@@ -304,10 +313,10 @@ func BenchmarkSize(b *testing.B) {
 			f.do(b, w, "GET", base+"/"+deep+"/versions/current", nil, http.StatusOK)
 		}},
 		{"rotate", func(b *testing.B, l *bench.Local, f *fixture, w *sink, i int) {
-			f.do(b, w, "PATCH", base+"/"+deep, mustJSON(httpapi.UpdateSecretRequest{Values: bench.Values(i)}), http.StatusOK)
+			f.do(b, w, "PATCH", base+"/"+deep, mustJSON(api.UpdateSecretRequest{Values: bench.Values(i)}), http.StatusOK)
 		}},
 		{"reveal", func(b *testing.B, l *bench.Local, f *fixture, w *sink, i int) {
-			got, err := l.Service.Reveal(context.Background(), bench.Project, []string{deep, bench.Name("s", 5)})
+			got, err := l.Service.Reveal(context.Background(), bench.Project, []string{deep, bench.Name("s", 5)}, nil)
 			if err != nil || len(got) != 2 {
 				b.Fatalf("reveal: %d, %v", len(got), err)
 			}
@@ -340,8 +349,8 @@ func TestBenchmarkRequests(t *testing.T) {
 				t.Fatal(err)
 			}
 			w, target := newSink(), bench.Name("s", 1)
-			f.do(t, w, "POST", base, mustJSON(httpapi.CreateSecretRequest{Name: "c", Values: bench.Values(1)}), http.StatusCreated)
-			f.do(t, w, "PATCH", base+"/"+target, mustJSON(httpapi.UpdateSecretRequest{Values: bench.Values(2)}), http.StatusOK)
+			f.do(t, w, "POST", base, mustJSON(api.CreateSecretRequest{Name: "c", Values: bench.Values(1)}), http.StatusCreated)
+			f.do(t, w, "PATCH", base+"/"+target, mustJSON(api.UpdateSecretRequest{Values: bench.Values(2)}), http.StatusOK)
 			f.do(t, w, "GET", base+"/"+target, nil, http.StatusOK)
 			f.do(t, w, "GET", base+"/"+target+"/versions/current", nil, http.StatusOK)
 			f.do(t, w, "GET", base+"?limit=50", nil, http.StatusOK)

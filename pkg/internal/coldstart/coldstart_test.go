@@ -28,8 +28,7 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	defer lambdatest.Cleanup()
-	awstest.Main(m)
+	awstest.Main(m, lambdatest.Cleanup)
 }
 
 const canary = "sk-CANARY-coldstart-5b0e"
@@ -106,8 +105,20 @@ func TestColdStart(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	by, err := svc.Authenticate(ctx, apiKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, grant, err := svc.MintGrant(ctx, "acme", by, secrets.MintGrantInput{Secrets: []string{"openai"}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	event := func(name string, edit func(map[string]any)) []byte {
-		return lambdatest.Event(t, name, apiKey, edit)
+		cred := apiKey
+		if strings.HasPrefix(name, "resolve") {
+			cred = grant
+		}
+		return lambdatest.Event(t, name, cred, edit)
 	}
 	apiStatus := func(want int, contains string) func([]byte) bool {
 		return func(body []byte) bool {
@@ -137,11 +148,13 @@ func TestColdStart(t *testing.T) {
 			callOK:    apiStatus(200, `"name":"openai"`),
 		},
 		{
-			series:    &coldstart.Series{Name: "resolve", ReadyReq: "input without references", CallReq: "infra/events/resolve.json (one reference)"},
+			// A malformed grant is refused before anything is read: the
+			// answer of a ready function that has called nothing.
+			series:    &coldstart.Series{Name: "resolve", ReadyReq: "a malformed grant (refused before any read)", CallReq: "infra/events/resolve.json (one reference, a grant verified)"},
 			bootstrap: lambdatest.Build(t, "./functions/resolve"),
 			env:       resolveEnv,
-			ready:     []byte(`{"project":"acme","input":{"model":"gpt","max_tokens":256}}`),
-			readyOK:   func(b []byte) bool { return bytes.Contains(b, []byte(`"max_tokens":256`)) },
+			ready:     []byte(`{"grant":"mbg_x","input":{"model":"gpt","max_tokens":256}}`),
+			readyOK:   func(b []byte) bool { return bytes.Contains(b, []byte(`"errorType":"Unauthorized"`)) },
 			call:      event("resolve.json", nil),
 			callOK:    func(b []byte) bool { return bytes.Contains(b, []byte(canary)) },
 		},

@@ -1,4 +1,4 @@
-// Package faults wraps a kv.Driver, a Store and a KeyWrapper so tests can
+// Package faults wraps a kv.Driver and a KeyWrapper so tests can
 // make any call fail, before or after it reaches the real dependency, or
 // slow down. It is for tests only.
 package faults
@@ -130,104 +130,6 @@ func (d *Driver) Query(ctx context.Context, q kv.Query) (out []kv.Item, err erro
 
 func (d *Driver) Commit(ctx context.Context, ops ...kv.Op) error {
 	return d.do(ctx, "Commit", func() error { return d.Inner.Commit(ctx, ops...) })
-}
-
-// Store is a secrets.Store whose calls pass through an Injector.
-type Store struct {
-	Inner secrets.Store
-	In    *Injector
-}
-
-var _ secrets.Store = (*Store)(nil)
-
-func (s *Store) CreateSecret(ctx context.Context, sec *secrets.Secret, v *secrets.Version) error {
-	return do(ctx, s.In, "CreateSecret", func() error { return s.Inner.CreateSecret(ctx, sec, v) })
-}
-
-func (s *Store) GetSecret(ctx context.Context, project, id string) (out *secrets.Secret, err error) {
-	err = do(ctx, s.In, "GetSecret", func() (e error) { out, e = s.Inner.GetSecret(ctx, project, id); return })
-	return ret(out, err)
-}
-
-func (s *Store) GetSecretByName(ctx context.Context, project, name string) (out *secrets.Secret, err error) {
-	err = do(ctx, s.In, "GetSecretByName", func() (e error) { out, e = s.Inner.GetSecretByName(ctx, project, name); return })
-	return ret(out, err)
-}
-
-func (s *Store) ListSecrets(ctx context.Context, project string, q secrets.ListQuery) (out []*secrets.Secret, err error) {
-	err = do(ctx, s.In, "ListSecrets", func() (e error) { out, e = s.Inner.ListSecrets(ctx, project, q); return })
-	return ret(out, err)
-}
-
-func (s *Store) UpdateSecret(ctx context.Context, u *secrets.Update) error {
-	return do(ctx, s.In, "UpdateSecret", func() error { return s.Inner.UpdateSecret(ctx, u) })
-}
-
-func (s *Store) DeleteSecret(ctx context.Context, project, id string, rev int64) error {
-	return do(ctx, s.In, "DeleteSecret", func() error { return s.Inner.DeleteSecret(ctx, project, id, rev) })
-}
-
-func (s *Store) GetVersion(ctx context.Context, project, secretID string, n int) (out *secrets.Version, err error) {
-	err = do(ctx, s.In, "GetVersion", func() (e error) { out, e = s.Inner.GetVersion(ctx, project, secretID, n); return })
-	return ret(out, err)
-}
-
-func (s *Store) ListVersions(ctx context.Context, project, secretID string, before, limit int) (out []*secrets.Version, err error) {
-	err = do(ctx, s.In, "ListVersions", func() (e error) { out, e = s.Inner.ListVersions(ctx, project, secretID, before, limit); return })
-	return ret(out, err)
-}
-
-func (s *Store) CurrentVersions(ctx context.Context, project string, names []string) (out map[string]*secrets.Current, err error) {
-	err = do(ctx, s.In, "CurrentVersions", func() (e error) { out, e = s.Inner.CurrentVersions(ctx, project, names); return })
-	return ret(out, err)
-}
-
-func (s *Store) CreateAPIKey(ctx context.Context, k *secrets.APIKey) error {
-	return do(ctx, s.In, "CreateAPIKey", func() error { return s.Inner.CreateAPIKey(ctx, k) })
-}
-
-func (s *Store) GetAPIKeyByHash(ctx context.Context, hash string) (out *secrets.APIKey, err error) {
-	err = do(ctx, s.In, "GetAPIKeyByHash", func() (e error) { out, e = s.Inner.GetAPIKeyByHash(ctx, hash); return })
-	return ret(out, err)
-}
-
-func (s *Store) ListAPIKeys(ctx context.Context, project string) (out []*secrets.APIKey, err error) {
-	err = do(ctx, s.In, "ListAPIKeys", func() (e error) { out, e = s.Inner.ListAPIKeys(ctx, project); return })
-	return ret(out, err)
-}
-
-func (s *Store) DeleteAPIKey(ctx context.Context, project, id string) error {
-	return do(ctx, s.In, "DeleteAPIKey", func() error { return s.Inner.DeleteAPIKey(ctx, project, id) })
-}
-
-func (s *Store) TouchAPIKey(ctx context.Context, project, id string, t time.Time) error {
-	return do(ctx, s.In, "TouchAPIKey", func() error { return s.Inner.TouchAPIKey(ctx, project, id, t) })
-}
-
-func (s *Store) CreateIdempotency(ctx context.Context, r *secrets.IdempotencyRecord) error {
-	return do(ctx, s.In, "CreateIdempotency", func() error { return s.Inner.CreateIdempotency(ctx, r) })
-}
-
-func (s *Store) GetIdempotency(ctx context.Context, project, key string, now time.Time) (out *secrets.IdempotencyRecord, err error) {
-	err = do(ctx, s.In, "GetIdempotency", func() (e error) { out, e = s.Inner.GetIdempotency(ctx, project, key, now); return })
-	return ret(out, err)
-}
-
-func (s *Store) CompleteIdempotency(ctx context.Context, r *secrets.IdempotencyRecord) error {
-	return do(ctx, s.In, "CompleteIdempotency", func() error { return s.Inner.CompleteIdempotency(ctx, r) })
-}
-
-func (s *Store) DeleteIdempotency(ctx context.Context, project, key string) error {
-	return do(ctx, s.In, "DeleteIdempotency", func() error { return s.Inner.DeleteIdempotency(ctx, project, key) })
-}
-
-func (s *Store) AddResolutions(ctx context.Context, rs []*secrets.Resolution) error {
-	return do(ctx, s.In, "AddResolutions", func() error { return s.Inner.AddResolutions(ctx, rs) })
-}
-
-func (s *Store) ListResolutions(ctx context.Context, project, secretID, beforeID string, limit int) (out []*secrets.Resolution, err error) {
-	err = do(ctx, s.In, "ListResolutions", func() (e error) { out, e = s.Inner.ListResolutions(ctx, project, secretID, beforeID, limit); return })
-	return ret(out, err)
 }
 
 // ret drops a result that came with an injected error.

@@ -229,7 +229,7 @@ func setup(t *testing.T) (*secrets.Service, *secrets.Service, *faults.Injector) 
 		t.Fatal(err)
 	}
 	in := &faults.Injector{}
-	svc := secrets.NewService(&faults.Store{Inner: st, In: in}, &faults.Keys{Inner: w, In: in}, secrets.Options{MaxAttempts: 3, AuthCacheTTL: -1})
+	svc := secrets.NewService(&faults.Driver{Inner: st, In: in}, &faults.Keys{Inner: w, In: in}, secrets.Options{MaxAttempts: 3, AuthCacheTTL: -1})
 	return svc, clean, in
 }
 

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -18,8 +19,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	defer lambdatest.Cleanup()
-	awstest.Main(m)
+	awstest.Main(m, lambdatest.Cleanup)
 }
 
 // Plaintext values that must never appear in either function's output.
@@ -69,7 +69,7 @@ func TestFunctionsUnderEmulator(t *testing.T) {
 	res := lambdatest.Start(t, lambdatest.Build(t, "./functions/resolve"), resolveEnv)
 	t.Cleanup(func() {
 		for name, fn := range map[string]*lambdatest.Emulator{"api": api, "resolve": res} {
-			if fn.Contains(canaryAPI, canaryDBPass, canaryBravo, sampleValue, apiKey) {
+			if fn.Contains(canaryAPI, canaryDBPass, canaryBravo, sampleValue, apiKey, "CANARY-taker") {
 				t.Errorf("a plaintext value or the API key reached the %s function's output:\n%s", name, fn.Output.String())
 			}
 		}
@@ -133,7 +133,21 @@ func TestFunctionsUnderEmulator(t *testing.T) {
 		}
 	})
 
-	// The resolve function, through the sample events and raw invocations.
+	// The resolve function, through the sample events and raw invocations,
+	// under a grant of acme for openai and db, minted as a scheduler would.
+	by, err := svc.Authenticate(ctx, apiKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mint := func(t *testing.T, project string, key *secrets.APIKey, ttl time.Duration, names ...string) string {
+		t.Helper()
+		_, g, err := svc.MintGrant(ctx, project, key, secrets.MintGrantInput{Secrets: names, TTL: ttl, Run: json.RawMessage(`{"run_id":"rie"}`)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return g
+	}
+	grant := mint(t, "acme", by, 0, "openai", "db")
 	invoke := func(t *testing.T, payload []byte) (json.RawMessage, *fnError) {
 		t.Helper()
 		status, body := res.Invoke(t, payload)
@@ -153,23 +167,27 @@ func TestFunctionsUnderEmulator(t *testing.T) {
 			Version     int
 		} `json:"resolved"`
 	}
+	event := func(input string) []byte { return []byte(`{"grant":"` + grant + `","input":` + input + `}`) }
 	ok := []struct {
-		name, event, payload, want string
+		name, event string
+		payload     []byte
+		want        string
 	}{
-		{"substitution", "resolve.json", "",
+		{"substitution", "resolve.json", nil,
 			`{"url":"https://api.openai.com/v1/chat/completions","headers":{"Authorization":"Bearer ` + canaryAPI + `"},"max_tokens":256}`},
-		{"escape", "resolve-escape.json", "",
+		{"escape", "resolve-escape.json", nil,
 			`{"shell":"echo ${HOME} \u0026\u0026 curl -H 'Authorization: Bearer ` + canaryAPI + `'"}`},
-		{"nested", "resolve-nested.json", "",
+		{"nested", "resolve-nested.json", nil,
 			`{"steps":[{"env":{"OPENAI_API_KEY":"` + canaryAPI + `"}},[["` + canaryAPI + `"]]],"retries":3,"ratio":0.25,"enabled":true,"note":null}`},
-		{"numbers kept exactly", "", `{"project":"acme","input":{"n":1.000000000000000000001,"big":12345678901234567890123,"p":"${secret:db.password}"}}`,
+		{"pinned", "resolve-pinned.json", nil, `{"now":"` + canaryAPI + `","pinned":"` + canaryAPI + `"}`},
+		{"numbers kept exactly", "", event(`{"n":1.000000000000000000001,"big":12345678901234567890123,"p":"${secret:db.password}"}`),
 			`{"n":1.000000000000000000001,"big":12345678901234567890123,"p":"` + canaryDBPass + `"}`},
 	}
 	for _, c := range ok {
 		t.Run("resolve "+c.name, func(t *testing.T) {
-			payload := []byte(c.payload)
+			payload := c.payload
 			if c.event != "" {
-				payload = lambdatest.Event(t, c.event, "", nil)
+				payload = lambdatest.Event(t, c.event, grant, nil)
 			}
 			body, fe := invoke(t, payload)
 			if fe != nil {
@@ -195,30 +213,37 @@ func TestFunctionsUnderEmulator(t *testing.T) {
 			}
 		})
 	}
+	const syntax = "a reference has the form ${secret:NAME.KEY}, optionally with @pending, @previous or @N after KEY"
 	failures := []struct {
-		name, event, payload, typ, msg string
+		name, event string
+		payload     []byte
+		typ, msg    string
 	}{
-		{"not found", "resolve-not-found.json", "", "NotFound",
-			`2 secret references did not resolve: ${secret:no-such-secret.api_key} (secret "no-such-secret" not found in project "acme"); ` +
+		{"not found", "resolve-not-found.json", nil, "NotFound",
+			`2 secret references did not resolve: ${secret:openai.api_key@pending} (secret "openai" has no PENDING version); ` +
 				`${secret:openai.no_such_key} (key "no_such_key" not found in secret "openai" (version 1))`},
-		{"malformed", "resolve-malformed.json", "", "BadRequest",
+		{"malformed", "resolve-malformed.json", nil, "BadRequest",
 			`3 secret references did not resolve: ${secret:openai.api_key (malformed: unterminated: no closing }); ` +
-				`${secret:openai} (malformed: no key; a reference has the form ${secret:NAME.KEY}); ${secret:} (malformed: empty; a reference has the form ${secret:NAME.KEY})`},
-		{"other project", "resolve-other-project.json", "", "NotFound",
-			`1 secret reference did not resolve: ${secret:openai.api_key} (secret "openai" not found in project "bravo")`},
-		{"other project by own name", "", `{"project":"acme","input":"${secret:bravo-only.k}"}`, "NotFound",
-			`1 secret reference did not resolve: ${secret:bravo-only.k} (secret "bravo-only" not found in project "acme")`},
-		{"invalid event", "", `{"project":"acme","input":1,"extra":true}`, "BadRequest",
-			`the event must be a JSON object {"project", "input", "run"?}: unknown field "extra"`},
-		{"not JSON", "", `{"project":`, "BadRequest", `the event must be a JSON object {"project", "input", "run"?}: invalid JSON`},
-		{"invalid project", "", `{"project":"a/b","input":1}`, "BadRequest",
-			`project must be 1-64 characters of A-Z a-z 0-9 _ -, starting with a letter or digit`},
+				`${secret:openai} (malformed: no key; ` + syntax + `); ${secret:} (malformed: empty; ` + syntax + `)`},
+		{"forbidden", "resolve-forbidden.json", nil, "Forbidden",
+			`2 secret references did not resolve: ${secret:bravo-only.k} (not covered by the resolve grant); ${secret:no-such-secret.api_key} (not covered by the resolve grant)`},
+		{"no grant", "resolve-unauthorized.json", nil, "Unauthorized", ""},
+		{"invalid event", "", []byte(`{"grant":"` + grant + `","input":1,"extra":true}`), "BadRequest",
+			`the event must be a JSON object {"grant", "input", "step"?, "project"?}: unknown field "extra"`},
+		{"not JSON", "", []byte(`{"grant":`), "BadRequest", `the event must be a JSON object {"grant", "input", "step"?, "project"?}: invalid JSON: it ends early`},
+		{"another project named", "", []byte(`{"grant":"` + grant + `","project":"bravo","input":1}`), "Unauthorized", ""},
+		{"a field twice", "", []byte(`{"grant":"` + grant + `","input":1,"grant":"x"}`), "BadRequest",
+			`the event must be a JSON object {"grant", "input", "step"?, "project"?}: field "grant" appears more than once`},
+		{"a lone surrogate in the input", "", event(`{"a":["${secret:openai.api_key}\ud800"]}`), "BadRequest",
+			`input is not strict JSON: a string in the value at /a/0 holds a lone UTF-16 surrogate escape (\uD800-\uDFFF without its pair)`},
+		{"a reference in a key", "", event(`{"h":{"${secret:openai.api_key}":1}}`), "BadRequest",
+			`input has a secret reference in an object key, at /h/${secret:openai.api_key}: references are substituted in string values only, never in keys; write the key without ${secret:`},
 	}
 	for _, c := range failures {
 		t.Run("resolve "+c.name, func(t *testing.T) {
-			payload := []byte(c.payload)
+			payload := c.payload
 			if c.event != "" {
-				payload = lambdatest.Event(t, c.event, "", nil)
+				payload = lambdatest.Event(t, c.event, grant, nil)
 			}
 			body, fe := invoke(t, payload)
 			if fe == nil {
@@ -230,6 +255,103 @@ func TestFunctionsUnderEmulator(t *testing.T) {
 		})
 	}
 
+	// The grant matrix under the emulator: each refusal gives its exact
+	// errorType, no value, and no audit record.
+	auditCount := func() int {
+		n := 0
+		for _, name := range []string{"openai", "db"} {
+			rs, _, err := svc.ListResolutions(ctx, "acme", name, "", 1000)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n += len(rs)
+		}
+		return n
+	}
+	t.Run("grant matrix", func(t *testing.T) {
+		flip := func(g string, at int) string { b := []byte(g); b[at] ^= 0x04; return string(b) }
+		in := `"Bearer ${secret:openai.api_key}"`
+		cases := []struct {
+			name  string
+			grant func(t *testing.T) string
+			input string
+			typ   string
+		}{
+			{"no grant", func(*testing.T) string { return "" }, in, "Unauthorized"},
+			{"malformed", func(*testing.T) string { return "mbg_not-a-grant" }, in, "Unauthorized"},
+			{"one byte changed", func(*testing.T) string { return flip(grant, 12) }, in, "Unauthorized"},
+			{"expired", func(t *testing.T) string {
+				g := mint(t, "acme", by, time.Second, "openai")
+				time.Sleep(1100 * time.Millisecond)
+				return g
+			}, in, "Unauthorized"},
+			{"revoked", func(t *testing.T) string {
+				g := mint(t, "acme", by, 0, "openai")
+				list, _, _ := svc.ListGrants(ctx, "acme", "", 0)
+				if err := svc.RevokeGrant(ctx, "acme", list[len(list)-1].ID); err != nil {
+					t.Fatal(err)
+				}
+				return g
+			}, in, "Unauthorized"},
+			{"minted by a revoked key", func(t *testing.T) string {
+				k, _, err := svc.CreateAPIKey(ctx, "acme", "doomed", secrets.AllScopes)
+				if err != nil {
+					t.Fatal(err)
+				}
+				g := mint(t, "acme", k, 0, "openai")
+				if err := svc.RevokeAPIKey(ctx, "acme", k.ID); err != nil {
+					t.Fatal(err)
+				}
+				return g
+			}, in, "Unauthorized"},
+			{"another project's grant", func(t *testing.T) string {
+				k, _, err := svc.CreateAPIKey(ctx, "bravo", "bravo", secrets.AllScopes)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return mint(t, "bravo", k, 0, "bravo-only")
+			}, in, "Forbidden"},
+			{"a grant for one secret used for another", func(t *testing.T) string { return mint(t, "acme", by, 0, "db") }, in, "Forbidden"},
+		}
+		before := auditCount()
+		for _, c := range cases {
+			t.Run(c.name, func(t *testing.T) {
+				g := c.grant(t)
+				_, fe := invoke(t, []byte(`{"grant":"`+g+`","input":`+c.input+`}`))
+				if fe == nil || fe.ErrorType != c.typ {
+					t.Fatalf("got %+v, want %s", fe, c.typ)
+				}
+				if strings.Contains(fe.ErrorMessage, "CANARY") {
+					t.Fatalf("a value in the error: %s", fe.ErrorMessage)
+				}
+			})
+		}
+		if after := auditCount(); after != before {
+			t.Errorf("refused calls wrote %d audit records", after-before)
+		}
+		// A rename keeps the grant; a new secret that takes the old name
+		// is not covered.
+		renamed := mint(t, "acme", by, 0, "db")
+		to := "db-main"
+		if _, err := svc.UpdateSecret(ctx, "acme", "db", secrets.UpdateSecretInput{Name: &to}); err != nil {
+			t.Fatal(err)
+		}
+		for _, ref := range []string{"db-main", "db"} {
+			if _, fe := invoke(t, []byte(`{"grant":"`+renamed+`","input":"${secret:`+ref+`.password}"}`)); fe != nil {
+				t.Errorf("after a rename, %s: %s %s", ref, fe.ErrorType, fe.ErrorMessage)
+			}
+		}
+		if _, err := svc.DeleteAlias(ctx, "acme", "db-main", "db"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := svc.CreateSecret(ctx, "acme", secrets.CreateSecretInput{Name: "db", Values: map[string]string{"password": "CANARY-taker"}}); err != nil {
+			t.Fatal(err)
+		}
+		if _, fe := invoke(t, []byte(`{"grant":"`+renamed+`","input":"${secret:db.password}"}`)); fe == nil || fe.ErrorType != "Forbidden" {
+			t.Errorf("a new secret under the old name: %+v", fe)
+		}
+	})
+
 	t.Run("resolve through the AWS SDK's Lambda client", func(t *testing.T) {
 		lc := awslambda.New(awslambda.Options{
 			Region:       awstest.Region,
@@ -238,7 +360,7 @@ func TestFunctionsUnderEmulator(t *testing.T) {
 		})
 		out, err := lc.Invoke(ctx, &awslambda.InvokeInput{
 			FunctionName: aws.String("function"),
-			Payload:      []byte(`{"project":"acme","input":{"dsn":"postgres://app:${secret:db.password}@db/app"},"run":{"run_id":"sdk"}}`),
+			Payload:      []byte(`{"grant":"` + grant + `","input":{"dsn":"postgres://app:${secret:db-main.password}@db/app"},"step":{"step":"sdk"}}`),
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -250,7 +372,7 @@ func TestFunctionsUnderEmulator(t *testing.T) {
 		if string(r.Output) != `{"dsn":"postgres://app:`+canaryDBPass+`@db/app"}` || len(r.Resolved) != 1 || r.Resolved[0].Version != 1 {
 			t.Errorf("payload %s", out.Payload)
 		}
-		out, err = lc.Invoke(ctx, &awslambda.InvokeInput{FunctionName: aws.String("function"), Payload: []byte(`{"project":"acme","input":"${secret:nope.k}"}`)})
+		out, err = lc.Invoke(ctx, &awslambda.InvokeInput{FunctionName: aws.String("function"), Payload: event(`"${secret:openai.nope}"`)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -262,13 +384,13 @@ func TestFunctionsUnderEmulator(t *testing.T) {
 	})
 
 	t.Run("audit recorded without values", func(t *testing.T) {
-		rs, _, err := svc.ListResolutions(ctx, "acme", "db", "", 100)
+		rs, _, err := svc.ListResolutions(ctx, "acme", "db-main", "", 100)
 		if err != nil {
 			t.Fatal(err)
 		}
 		found := false
 		for _, r := range rs {
-			if string(r.Run) == `{"run_id":"sdk"}` && r.Version == 1 && strings.Join(r.Keys, ",") == "password" {
+			if string(r.Step) == `{"step":"sdk"}` && string(r.Run) == `{"run_id":"rie"}` && r.Version == 1 && strings.Join(r.Keys, ",") == "password" && r.GrantID != "" {
 				found = true
 			}
 			b, _ := json.Marshal(r)
@@ -295,7 +417,7 @@ const MaxBootstrapBytes = 12_000_000
 // build targets: linux/arm64, stripped), fits the budget.
 func TestBootstrapSizes(t *testing.T) {
 	root := lambdatest.ModuleRoot(t)
-	for _, fn := range []string{"ApiFunction", "ResolveFunction"} {
+	for _, fn := range []string{"ApiFunction", "ResolveFunction", "PublishFunction", "SweepFunction"} {
 		t.Run(fn, func(t *testing.T) {
 			dir := t.TempDir()
 			cmd := exec.Command("make", "--no-print-directory", "build-"+fn, "ARTIFACTS_DIR="+dir)

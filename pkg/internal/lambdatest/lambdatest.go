@@ -1,7 +1,8 @@
 // Package lambdatest builds the Lambda functions of functions/ and runs each
 // under the AWS Lambda Runtime Interface Emulator (aws-lambda-rie, a `tool`
-// of this module), so that tests drive the real `bootstrap` binaries through
-// the real Lambda runtime API. It is for tests only.
+// of the tools module, tools/go.mod), so that tests drive the real
+// `bootstrap` binaries through the real Lambda runtime API. It is for tests
+// only.
 //
 // The emulator serves one invocation at a time: invoke sequentially.
 package lambdatest
@@ -15,6 +16,9 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,6 +26,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -60,12 +65,48 @@ func ModuleRoot(tb testing.TB) string {
 func Build(tb testing.TB, pkg string) string {
 	tb.Helper()
 	out := filepath.Join(tb.TempDir(), "bootstrap")
+	build(tb, pkg, out)
+	return out
+}
+
+func build(tb testing.TB, pkg, out string) {
+	tb.Helper()
 	cmd := exec.Command("go", "build", "-tags", "lambda.norpc", "-trimpath", "-ldflags=-s -w", "-o", out, pkg)
 	cmd.Dir = ModuleRoot(tb)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+runtime.GOARCH)
 	if b, err := cmd.CombinedOutput(); err != nil {
 		tb.Fatalf("building %s: %v\n%s", pkg, err, b)
 	}
+}
+
+var builds struct {
+	sync.Mutex
+	dir   string
+	paths map[string]string
+}
+
+// BuildOnce is Build, once per package per test binary: later calls
+// return the same bootstrap. Cleanup removes them.
+func BuildOnce(tb testing.TB, pkg string) string {
+	tb.Helper()
+	builds.Lock()
+	defer builds.Unlock()
+	if p, ok := builds.paths[pkg]; ok {
+		return p
+	}
+	if builds.dir == "" {
+		dir, err := os.MkdirTemp("", "mobius-bootstraps-")
+		if err != nil {
+			tb.Fatal(err)
+		}
+		builds.dir, builds.paths = dir, map[string]string{}
+	}
+	out := filepath.Join(builds.dir, strconv.Itoa(len(builds.paths)), "bootstrap")
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+		tb.Fatal(err)
+	}
+	build(tb, pkg, out)
+	builds.paths[pkg] = out
 	return out
 }
 
@@ -76,7 +117,7 @@ var emulator struct {
 	dir  string
 }
 
-// EmulatorBinary builds aws-lambda-rie from the module's tool directive,
+// EmulatorBinary builds aws-lambda-rie at the version tools/go.mod pins,
 // once per test binary.
 func EmulatorBinary(tb testing.TB) string {
 	tb.Helper()
@@ -88,11 +129,7 @@ func EmulatorBinary(tb testing.TB) string {
 		}
 		emulator.dir = dir
 		emulator.path = filepath.Join(dir, "aws-lambda-rie")
-		cmd := exec.Command("go", "build", "-o", emulator.path, EmulatorPackage)
-		cmd.Dir = ModuleRoot(tb)
-		if b, err := cmd.CombinedOutput(); err != nil {
-			emulator.err = fmt.Errorf("building %s (go.mod's tool directive): %v\n%s", EmulatorPackage, err, b)
-		}
+		emulator.err = awstest.BuildTool(EmulatorPackage, emulator.path)
 	})
 	if emulator.err != nil {
 		tb.Fatal(emulator.err)
@@ -100,11 +137,14 @@ func EmulatorBinary(tb testing.TB) string {
 	return emulator.path
 }
 
-// Cleanup removes the emulator binary; call it from TestMain after the
-// tests.
+// Cleanup removes the emulator binary and BuildOnce's bootstraps; call it
+// from TestMain after the tests.
 func Cleanup() {
 	if emulator.dir != "" {
 		os.RemoveAll(emulator.dir)
+	}
+	if builds.dir != "" {
+		os.RemoveAll(builds.dir)
 	}
 }
 
@@ -166,12 +206,24 @@ func Start(tb testing.TB, bootstrap string, env []string) *Emulator {
 		<-exited
 	})
 	tb.Cleanup(stop)
+	// Both listeners must be up: the function dials the runtime API as
+	// soon as the first invocation starts it.
 	deadline := time.Now().Add(30 * time.Second)
+	for _, a := range []string{apiAddr, addr} {
+		waitListening(tb, a, exited, deadline, out)
+	}
+	return &Emulator{URL: "http://" + addr, Output: out, client: &http.Client{Timeout: 60 * time.Second}, stop: stop}
+}
+
+// waitListening returns once addr accepts connections; it fails the test
+// if the emulator exits first or deadline passes.
+func waitListening(tb testing.TB, addr string, exited <-chan struct{}, deadline time.Time, out *Output) {
+	tb.Helper()
 	for {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if err == nil {
 			c.Close()
-			break
+			return
 		}
 		select {
 		case <-exited:
@@ -182,7 +234,6 @@ func Start(tb testing.TB, bootstrap string, env []string) *Emulator {
 			tb.Fatalf("aws-lambda-rie did not listen on %s within 30s:\n%s", addr, out.String())
 		}
 	}
-	return &Emulator{URL: "http://" + addr, Output: out, client: &http.Client{Timeout: 60 * time.Second}, stop: stop}
 }
 
 // Stop kills the emulator and the function and waits for them to exit.
@@ -288,21 +339,39 @@ func freeAddrs(tb testing.TB, n int) []string {
 	return addrs
 }
 
-// Event returns the sample event infra/events/name (the ones `sam local
-// invoke` uses) with its bearer token, if it has one, replaced by apiKey,
-// then edited by edit when edit is not nil.
-func Event(tb testing.TB, name, apiKey string, edit func(map[string]any)) []byte {
+// EventDirs are where Event looks for an event, in order: the sample
+// events `sam local invoke` uses, then the API function's test events.
+var EventDirs = []string{filepath.Join("infra", "events"), filepath.Join("functions", "api", "testdata")}
+
+// GrantPlaceholder stands for a minted grant in the sample resolve events:
+// `sam local invoke` users paste one there (mobius grants create).
+const GrantPlaceholder = "mbg_PASTE_A_GRANT_HERE"
+
+// Event returns the event name from the first of EventDirs that has it,
+// with its credential replaced by credential (an API event's bearer token;
+// a resolve event's grant, when it holds GrantPlaceholder), then edited by
+// edit when edit is not nil.
+func Event(tb testing.TB, name, credential string, edit func(map[string]any)) []byte {
 	tb.Helper()
-	b, err := os.ReadFile(filepath.Join(ModuleRoot(tb), "infra", "events", name))
+	var b []byte
+	err := os.ErrNotExist
+	for _, dir := range EventDirs {
+		if b, err = os.ReadFile(filepath.Join(ModuleRoot(tb), dir, name)); err == nil {
+			break
+		}
+	}
 	if err != nil {
-		tb.Fatal(err)
+		tb.Fatalf("event %s: %v", name, err)
 	}
 	var ev map[string]any
 	if err := json.Unmarshal(b, &ev); err != nil {
 		tb.Fatalf("%s: %v", name, err)
 	}
-	if h, ok := ev["headers"].(map[string]any); ok && h["authorization"] != nil && apiKey != "" {
-		h["authorization"] = "Bearer " + apiKey
+	if h, ok := ev["headers"].(map[string]any); ok && h["authorization"] != nil && credential != "" {
+		h["authorization"] = "Bearer " + credential
+	}
+	if ev["grant"] == GrantPlaceholder && credential != "" {
+		ev["grant"] = credential
 	}
 	if edit != nil {
 		edit(ev)
@@ -347,5 +416,101 @@ func StandIns(tb testing.TB, endpoint string, env []string) *secrets.Service {
 	if _, err := kc.CreateAlias(ctx, &awskms.CreateAliasInput{AliasName: aws.String(keyRef), TargetKeyId: aws.String(keyID)}); err != nil {
 		tb.Fatal(err)
 	}
-	return secrets.NewService(dynamo.New(ddb, table), kms.New(kc, keyRef), secrets.Options{})
+	// The key check comes first, as the API function's first request
+	// would write it into the new table.
+	return secrets.NewService(dynamo.New(ddb, table), kms.New(kc, keyRef), secrets.Options{KeyCheck: secrets.KeyCheckInit})
+}
+
+// Staller is a stand-in for a dependency that has stalled: it accepts TCP
+// connections on 127.0.0.1 and never answers, reading and discarding what
+// it is sent until the test ends.
+type Staller struct {
+	// URL is http://ADDR, for an AWS_ENDPOINT_URL_* variable.
+	URL   string
+	conns atomic.Int64
+}
+
+// StartStaller starts a Staller for the test.
+func StartStaller(tb testing.TB) *Staller {
+	tb.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	s := &Staller{URL: "http://" + l.Addr().String()}
+	var mu sync.Mutex
+	var open []net.Conn
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			s.conns.Add(1)
+			mu.Lock()
+			open = append(open, c)
+			mu.Unlock()
+			go io.Copy(io.Discard, c)
+		}
+	}()
+	tb.Cleanup(func() {
+		l.Close()
+		<-done
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range open {
+			c.Close()
+		}
+	})
+	return s
+}
+
+// Conns returns how many connections the Staller has accepted: one for
+// each attempt of a client that does not reuse a stalled connection.
+func (s *Staller) Conns() int { return int(s.conns.Load()) }
+
+// StartFaultProxy serves on 127.0.0.1 a proxy to the AWS JSON stand-in at
+// target that answers every request for an operation in codes (the
+// X-Amz-Target suffix, e.g. "Decrypt") with that error code, HTTP 400 as
+// AWS answers client errors, and passes the rest on. It returns the
+// proxy's URL.
+func StartFaultProxy(tb testing.TB, target string, codes map[string]string) string {
+	tb.Helper()
+	u, err := url.Parse(target)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	rp := httputil.NewSingleHostReverseProxy(u)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t := r.Header.Get("X-Amz-Target")
+		if code, ok := codes[t[strings.LastIndex(t, ".")+1:]]; ok {
+			io.Copy(io.Discard, r.Body)
+			w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+			w.Header().Set("X-Amzn-Errortype", code)
+			w.WriteHeader(http.StatusBadRequest)
+			fmt.Fprintf(w, `{"__type":%q,"message":"injected by the test"}`, code)
+			return
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	tb.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// WaitFor waits up to within for the output to satisfy ok (what the
+// function writes reaches the buffer a little after its answer), and
+// reports whether it did.
+func (e *Emulator) WaitFor(within time.Duration, ok func(output string) bool) bool {
+	deadline := time.Now().Add(within)
+	for {
+		if ok(e.Output.String()) {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }

@@ -19,7 +19,7 @@ import (
 	bbolt "go.etcd.io/bbolt"
 
 	"github.com/mobius-secrets/mobius/internal/testsupport"
-	"github.com/mobius-secrets/mobius/pkg/httpapi"
+	"github.com/mobius-secrets/mobius/pkg/api"
 	"github.com/mobius-secrets/mobius/pkg/secrets"
 )
 
@@ -122,7 +122,7 @@ func TestCrashSafetySIGKILL(t *testing.T) {
 					}
 					attempts[name][d] = true
 					mu.Unlock()
-					var s httpapi.SecretJSON
+					var s api.Secret
 					var status int
 					var err error
 					if !created {
@@ -180,19 +180,19 @@ func verify(t *testing.T, hc *http.Client, base, key string, acks []ack, attempt
 	ctx := context.Background()
 	losses := 0
 	for _, a := range acks {
-		var v httpapi.VersionJSON
+		var v api.Version
 		status, err := call(ctx, hc, "GET", fmt.Sprintf("%s/%s/versions/%d", base, a.name, a.n), key, nil, &v)
 		if err != nil || status != 200 || v.SHA256 != a.digest {
 			losses++
 			t.Errorf("acknowledged write lost: %s v%d: status %d, err %v, sha256 %q want %q", a.name, a.n, status, err, v.SHA256, a.digest)
 		}
 	}
-	var list httpapi.SecretListJSON
+	var list api.SecretList
 	if status, err := call(ctx, hc, "GET", base+"?limit=1000", key, nil, &list); err != nil || status != 200 {
 		t.Fatalf("list after restart: %d %v", status, err)
 	}
 	for _, s := range list.Secrets {
-		var vl httpapi.VersionListJSON
+		var vl api.VersionList
 		if status, err := call(ctx, hc, "GET", base+"/"+s.Name+"/versions?limit=1000", key, nil, &vl); err != nil || status != 200 {
 			t.Errorf("%s: versions: %d %v", s.Name, status, err)
 			continue
@@ -202,17 +202,17 @@ func verify(t *testing.T, hc *http.Client, base, key string, acks []ack, attempt
 		}
 		enabled := 0
 		for i, v := range vl.Versions {
-			if v.Version != s.LatestVersion-i {
-				t.Errorf("%s: version %d at position %d of latest %d", s.Name, v.Version, i, s.LatestVersion)
+			if v.Number != s.LatestVersion-i {
+				t.Errorf("%s: version %d at position %d of latest %d", s.Name, v.Number, i, s.LatestVersion)
 			}
 			if v.State == "ENABLED" {
 				enabled++
-				if s.CurrentVersion == nil || *s.CurrentVersion != v.Version {
-					t.Errorf("%s: ENABLED version %d is not the current one", s.Name, v.Version)
+				if s.CurrentVersion == nil || *s.CurrentVersion != v.Number {
+					t.Errorf("%s: ENABLED version %d is not the current one", s.Name, v.Number)
 				}
 			}
 			if attempts[s.Name] != nil && !attempts[s.Name][v.SHA256] {
-				t.Errorf("%s v%d: a value no writer sent", s.Name, v.Version)
+				t.Errorf("%s v%d: a value no writer sent", s.Name, v.Number)
 			}
 		}
 		if enabled != 1 {

@@ -14,6 +14,7 @@ import (
 	"github.com/mobius-secrets/mobius/pkg/internal/awstest"
 	"github.com/mobius-secrets/mobius/pkg/internal/faults"
 	"github.com/mobius-secrets/mobius/pkg/keys/local"
+	"github.com/mobius-secrets/mobius/pkg/kv"
 	"github.com/mobius-secrets/mobius/pkg/secrets"
 	"github.com/mobius-secrets/mobius/pkg/store/bolt"
 	"github.com/mobius-secrets/mobius/pkg/store/dynamo"
@@ -42,7 +43,7 @@ func newFaultEnv(t *testing.T) *faultEnv {
 	}
 	in := &faults.Injector{}
 	// No auth cache, so that every request authenticates against the store.
-	e := newEnv(t, &faults.Store{Inner: st, In: in}, &faults.Keys{Inner: w, In: in}, secrets.Options{AuthCacheTTL: -1})
+	e := newEnv(t, &faults.Driver{Inner: st, In: in}, &faults.Keys{Inner: w, In: in}, secrets.Options{AuthCacheTTL: -1})
 	s := e.create("db", map[string]string{"password": "pw-1"})
 	e.rotate("db", map[string]string{"password": "pw-2"})
 	k, _, err := e.svc.CreateAPIKey(context.Background(), "acme", "spare", nil)
@@ -98,7 +99,7 @@ func checkUnavailable(t *testing.T, what string, r *response) bool {
 // A dependency that is unavailable at any call of any request gives 503
 // with Retry-After, never a 500 and never internals in the body.
 func TestHTTPFaultsAtEveryCall(t *testing.T) {
-	injected := secrets.WrapError(secrets.Unavailable, errors.New("dial tcp 10.9.8.7:443: internal-detail-xyz"), "the store is unavailable")
+	injected := kv.Errorf(kv.Unavailable, "Commit", errors.New("dial tcp 10.9.8.7:443: internal-detail-xyz"), "the store did not answer")
 	base := newFaultEnv(t)
 	cases, unavailable, tolerated := 0, 0, 0
 	for i, rq := range faultRequests(base) {

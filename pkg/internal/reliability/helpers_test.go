@@ -18,9 +18,11 @@ import (
 	"time"
 
 	"github.com/mobius-secrets/mobius/internal/testsupport"
+	"github.com/mobius-secrets/mobius/pkg/api"
 	"github.com/mobius-secrets/mobius/pkg/httpapi"
 	"github.com/mobius-secrets/mobius/pkg/internal/awstest"
 	"github.com/mobius-secrets/mobius/pkg/keys/local"
+	"github.com/mobius-secrets/mobius/pkg/kv"
 	"github.com/mobius-secrets/mobius/pkg/secrets"
 	"github.com/mobius-secrets/mobius/pkg/store/bolt"
 )
@@ -58,7 +60,7 @@ func envDuration(name string, def time.Duration) time.Duration {
 // key of project "acme".
 type env struct {
 	t      *testing.T
-	store  secrets.Store
+	store  kv.Driver
 	keys   secrets.KeyWrapper
 	svc    *secrets.Service
 	h      http.Handler
@@ -95,7 +97,7 @@ func newBoltEnv(t *testing.T) *env {
 }
 
 // newEnv builds the service and handler over store and keys.
-func newEnv(t *testing.T, store secrets.Store, keys secrets.KeyWrapper, opts ...secrets.Options) *env {
+func newEnv(t *testing.T, store kv.Driver, keys secrets.KeyWrapper, opts ...secrets.Options) *env {
 	t.Helper()
 	logs := &testsupport.SyncBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -177,16 +179,29 @@ func (e *env) do(method, path string, body any, hdr ...string) *response {
 	return e.serve(method, path, e.key, body, hdr...)
 }
 
-func (e *env) create(name string, values map[string]string) httpapi.SecretJSON {
+func (e *env) create(name string, values map[string]string) api.Secret {
 	e.t.Helper()
-	var s httpapi.SecretJSON
+	var s api.Secret
 	e.do("POST", "/v1/projects/acme/secrets", map[string]any{"name": name, "values": values}).want(e.t, 201).decode(e.t, &s)
 	return s
 }
 
-func (e *env) rotate(name string, values map[string]string) httpapi.SecretJSON {
+func (e *env) rotate(name string, values map[string]string) api.Secret {
 	e.t.Helper()
-	var s httpapi.SecretJSON
+	var s api.Secret
 	e.do("PATCH", "/v1/projects/acme/secrets/"+name, map[string]any{"values": values}).want(e.t, 200).decode(e.t, &s)
 	return s
+}
+
+// grant mints a resolve grant of project acme through the API, covering
+// names, for run ("" for none), and returns the grant string.
+func (e *env) grant(run string, names ...string) string {
+	e.t.Helper()
+	body := map[string]any{"secrets": names}
+	if run != "" {
+		body["run"] = json.RawMessage(run)
+	}
+	var g api.ResolveGrantCreated
+	e.do("POST", "/v1/projects/acme/resolve-grants", body).want(e.t, 201).decode(e.t, &g)
+	return g.Grant
 }

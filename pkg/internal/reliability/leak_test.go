@@ -95,10 +95,14 @@ func leakSweep(t *testing.T, e *env, c *canaries) (seen, outputs *bytes.Buffer) 
 	rlogs := &testsupport.SyncBuffer{}
 	rv := resolve.New(e.svc, slog.New(slog.NewJSONHandler(rlogs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	ctx := context.Background()
+	g := e.grant(`{"run_id":"r1"}`, "db", "api2")
+	do("GET", "/v1/projects/acme/resolve-grants", nil).want(t, 200)
 	for _, in := range []string{
-		`{"project":"acme","input":{"a":"${secret:db.user}:${secret:db.password}","b":["${secret:api2.token}"]},"run":{"run_id":"r1"}}`,
-		`{"project":"acme","input":{"a":"${secret:db.user}","b":"${secret:db.nokey}","c":"${secret:gone.k}"}}`,
-		`{"project":"acme","input":{"a":"${secret:db.user}","b":"${secret:bad name.k}"}}`,
+		`{"grant":"` + g + `","input":{"a":"${secret:db.user}:${secret:db.password}","b":["${secret:api2.token}"]},"step":{"step":"s1"}}`,
+		`{"grant":"` + g + `","input":{"a":"${secret:db.user}@1","b":"${secret:api2.token@previous}","c":"${secret:api.token}"}}`,
+		`{"grant":"` + g + `","input":{"a":"${secret:db.user}","b":"${secret:db.nokey}","c":"${secret:gone.k}"}}`,
+		`{"grant":"` + g + `","input":{"a":"${secret:db.user}","b":"${secret:bad name.k}"}}`,
+		`{"grant":"mbg_forged.x","input":{"a":"${secret:db.user}"}}`,
 	} {
 		res, err := rv.Invoke(ctx, []byte(in))
 		if err != nil {
@@ -109,10 +113,11 @@ func leakSweep(t *testing.T, e *env, c *canaries) (seen, outputs *bytes.Buffer) 
 		fmt.Fprintf(seen, "resolved: %+v\n", res.Resolved)
 	}
 	do("GET", base+"/db/resolutions", nil).want(t, 200)
+	do("GET", base+"/db/consumers", nil).want(t, 200)
 	do("DELETE", base+"/api2", nil).want(t, 204)
 	seen.WriteString(e.logs.String())
 	seen.WriteString(rlogs.String())
-	audit, err := e.store.ListResolutions(ctx, "acme", mustID(t, e, "db"), "", 1000)
+	audit, _, err := e.svc.ListResolutionsOf(ctx, "acme", mustID(t, e, "db"), "", 1000)
 	if err != nil {
 		t.Fatal(err)
 	}

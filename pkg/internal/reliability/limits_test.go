@@ -100,6 +100,7 @@ func TestHTTPResourceLimits(t *testing.T) {
 func TestResolveResourceLimits(t *testing.T) {
 	e := newBoltEnv(t)
 	e.create("db", map[string]string{"k": "v"})
+	grant := e.grant("", "db")
 	rv := resolve.New(e.svc, e.logger)
 	refs := func(n int) string {
 		return `"` + strings.Repeat("${secret:db.k}", n) + `"`
@@ -121,7 +122,7 @@ func TestResolveResourceLimits(t *testing.T) {
 	}
 	for _, tc := range cases {
 		var err error
-		ev := resolve.Event{Project: "acme", Input: []byte(tc.input)}
+		ev := resolve.Event{Grant: grant, Input: []byte(tc.input)}
 		alloc := allocated(func() { _, err = rv.Resolve(context.Background(), ev) })
 		var re *resolve.Error
 		switch {

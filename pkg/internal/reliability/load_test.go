@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mobius-secrets/mobius/pkg/httpapi"
+	"github.com/mobius-secrets/mobius/pkg/api"
 	"github.com/mobius-secrets/mobius/pkg/resolve"
 	"github.com/mobius-secrets/mobius/pkg/secrets"
 )
@@ -44,6 +44,7 @@ func TestLoadInvariants(t *testing.T) {
 		acks[h] = []ackV{{1, secrets.Digest(v)}}
 	}
 	rv := resolve.New(e.svc, e.logger)
+	grant := e.grant("", hot...)
 	ctx, cancel := context.WithTimeout(context.Background(), duration)
 	defer cancel()
 	var ops, rotations, pages, snapshots, resolves atomic.Int64
@@ -69,7 +70,7 @@ func TestLoadInvariants(t *testing.T) {
 					fail("rotate %s: %d %s", h, r.Status, r.Body)
 					return
 				}
-				var s httpapi.SecretJSON
+				var s api.Secret
 				json.Unmarshal(r.Body, &s)
 				mu.Lock()
 				acks[h] = append(acks[h], ackV{s.LatestVersion, secrets.Digest(v)})
@@ -116,7 +117,7 @@ func TestLoadInvariants(t *testing.T) {
 						fail("list: %d %s", resp.Status, resp.Body)
 						return
 					}
-					var page httpapi.SecretListJSON
+					var page api.SecretList
 					json.Unmarshal(resp.Body, &page)
 					for _, s := range page.Secrets {
 						seen[s.Name]++
@@ -135,14 +136,14 @@ func TestLoadInvariants(t *testing.T) {
 				for _, h := range hot {
 					resp := e.do("GET", base+"/"+h+"/versions?limit=1000", nil)
 					ops.Add(1)
-					var vl httpapi.VersionListJSON
+					var vl api.VersionList
 					json.Unmarshal(resp.Body, &vl)
 					enabled, nums := 0, map[int]bool{}
 					for _, v := range vl.Versions {
-						if nums[v.Version] {
-							fail("%s: version %d listed twice", h, v.Version)
+						if nums[v.Number] {
+							fail("%s: version %d listed twice", h, v.Number)
 						}
-						nums[v.Version] = true
+						nums[v.Number] = true
 						if v.State == "ENABLED" {
 							enabled++
 						}
@@ -152,7 +153,7 @@ func TestLoadInvariants(t *testing.T) {
 					}
 					snapshots.Add(1)
 				}
-				res, err := rv.Resolve(ctx, resolve.Event{Project: "acme", Input: json.RawMessage(`["${secret:h0.k}","${secret:h1.k}","${secret:h2.k}","${secret:h3.k}"]`)})
+				res, err := rv.Resolve(ctx, resolve.Event{Grant: grant, Input: json.RawMessage(`["${secret:h0.k}","${secret:h1.k}","${secret:h2.k}","${secret:h3.k}"]`)})
 				ops.Add(1)
 				if ctx.Err() != nil {
 					return

@@ -68,12 +68,13 @@ func TestUnavailable(t *testing.T) {
 	if _, err := w.UnwrapDataKey(ctx, wrapped, ec); err != nil {
 		t.Fatalf("after the faults: %v", err)
 	}
-	// A key that is disabled is a dependency failure, not tampering.
+	// A key that is disabled is the operator's to fix: neither a failure
+	// to retry nor tampering.
 	kc := awstest.NewKMSClient(endpoint)
 	if _, err := kc.DisableKey(ctx, &awskms.DisableKeyInput{KeyId: &keyID}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := w.UnwrapDataKey(ctx, wrapped, ec); secrets.ErrorCode(err) != secrets.Unavailable {
-		t.Errorf("disabled key: UnwrapDataKey error = %v, want Unavailable", err)
+	if _, err := w.UnwrapDataKey(ctx, wrapped, ec); secrets.ErrorCode(err) != secrets.Misconfigured {
+		t.Errorf("disabled key: UnwrapDataKey error = %v, want Misconfigured", err)
 	}
 }

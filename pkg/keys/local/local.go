@@ -14,6 +14,8 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -36,6 +38,7 @@ const (
 type Wrapper struct {
 	aead cipher.AEAD
 	rand io.Reader
+	id   string
 }
 
 var _ secrets.KeyWrapper = (*Wrapper)(nil)
@@ -53,8 +56,13 @@ func New(kek []byte) (*Wrapper, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Wrapper{aead: aead, rand: rand.Reader}, nil
+	sum := sha256.Sum256(append([]byte("mobius local key id\x00"), kek...))
+	return &Wrapper{aead: aead, rand: rand.Reader, id: "local key " + hex.EncodeToString(sum[:6])}, nil
 }
+
+// KeyID names the key by a fingerprint (a one-way digest of it), so that
+// messages can tell two key files apart without revealing either.
+func (w *Wrapper) KeyID() string { return w.id }
 
 // OpenFile reads the key file at path, creating it with a fresh random key
 // (mode 0600, in a 0700 folder) if it does not exist. It refuses a key file

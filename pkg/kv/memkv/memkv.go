@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"context"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/mobius-secrets/mobius/pkg/kv"
@@ -141,6 +142,31 @@ func (d *Driver) Commit(ctx context.Context, ops ...kv.Op) error {
 	return nil
 }
 
+// Partitions returns up to limit names of partitions that hold items and
+// start with prefix, in byte order, after the name after: what the domain's
+// Sweep needs of a store that keeps expired items (secrets.PartitionLister).
+func (d *Driver) Partitions(ctx context.Context, prefix, after string, limit int) ([]string, error) {
+	if err := kv.ContextError(ctx, "Partitions"); err != nil {
+		return nil, err
+	}
+	if limit < 1 {
+		return nil, kv.Errorf(kv.Invalid, "Partitions", nil, "limit must be at least 1, not %d", limit)
+	}
+	d.mu.RLock()
+	var names []string
+	for p := range d.parts {
+		if strings.HasPrefix(p, prefix) && p > after {
+			names = append(names, p)
+		}
+	}
+	d.mu.RUnlock()
+	slices.Sort(names)
+	if len(names) > limit {
+		names = names[:limit]
+	}
+	return names, nil
+}
+
 // Len returns how many items are stored.
 func (d *Driver) Len() int {
 	d.mu.RLock()
@@ -162,4 +188,12 @@ func (d *Driver) Each(f func(kv.Item)) {
 			f(clone(it))
 		}
 	}
+}
+
+// Empty reports whether the driver holds no item.
+func (d *Driver) Empty(ctx context.Context) (bool, error) {
+	if err := kv.ContextError(ctx, "Empty"); err != nil {
+		return false, err
+	}
+	return d.Len() == 0, nil
 }

@@ -13,3 +13,5 @@ func newDriver(*testing.T) kv.Driver { return memkv.New() }
 func TestConformance(t *testing.T) { kvtest.Run(t, newDriver) }
 
 func TestRaces(t *testing.T) { kvtest.RunRaces(t, newDriver) }
+
+func TestPartitions(t *testing.T) { kvtest.RunPartitions(t, newDriver) }

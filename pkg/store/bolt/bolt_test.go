@@ -3,294 +3,354 @@ package bolt_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/mobius-secrets/mobius/pkg/keys/local"
-	"github.com/mobius-secrets/mobius/pkg/secrets"
+	"github.com/mobius-secrets/mobius/pkg/kv"
+	"github.com/mobius-secrets/mobius/pkg/kv/kvtest"
+	"github.com/mobius-secrets/mobius/pkg/kv/memkv"
 	"github.com/mobius-secrets/mobius/pkg/store/bolt"
-	"github.com/mobius-secrets/mobius/pkg/store/storetest"
 )
 
-// MustOpen opens a store in a fresh file that is closed when tb ends.
-func MustOpen(tb testing.TB) *bolt.Store {
+// MustOpen opens a driver on a fresh file that is closed when tb ends.
+func MustOpen(tb testing.TB) *bolt.Driver {
 	tb.Helper()
 	return mustOpenAt(tb, filepath.Join(tb.TempDir(), "mobius.db"))
 }
 
-func mustOpenAt(tb testing.TB, path string) *bolt.Store {
+// mustOpenAt opens the store at path as a server starts it: Open, then
+// Scrub once its start is checked.
+func mustOpenAt(tb testing.TB, path string) *bolt.Driver {
 	tb.Helper()
-	s, err := bolt.Open(path, bolt.Options{})
+	d, err := bolt.Open(path, bolt.Options{})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(func() { s.Close() })
-	return s
+	tb.Cleanup(func() { d.Close() })
+	if err := d.Scrub(); err != nil {
+		tb.Fatal(err)
+	}
+	return d
 }
 
-func newStore(t *testing.T) secrets.Store { return MustOpen(t) }
+var ctx = context.Background()
 
-func TestConformance(t *testing.T) { storetest.Run(t, newStore) }
+func newDriver(t *testing.T) kv.Driver { return MustOpen(t) }
 
-func TestService(t *testing.T) { storetest.RunService(t, newStore) }
+// The port's conformance suite.
+func TestConformance(t *testing.T) { kvtest.Run(t, newDriver) }
 
-func newService(tb testing.TB, s secrets.Store) *secrets.Service {
+func TestRaces(t *testing.T) { kvtest.RunRaces(t, newDriver) }
+
+func key(p, s string) kv.Key { return kv.Key{Partition: p, Sort: s} }
+
+func mustCommit(tb testing.TB, d kv.Driver, ops ...kv.Op) {
 	tb.Helper()
-	kek := make([]byte, 32)
-	rand.Read(kek)
-	w, err := local.New(kek)
+	if err := d.Commit(ctx, ops...); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// all returns every item of partition p, ascending.
+func all(tb testing.TB, d kv.Driver, p string) []kv.Item {
+	tb.Helper()
+	items, err := d.Query(ctx, kv.Query{Partition: p, Limit: 1 << 20})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return secrets.NewService(s, w, secrets.Options{})
+	return items
 }
 
-func TestFileMode(t *testing.T) {
+func TestCreatesFileAndFolderPrivate(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "sub", "mobius.db")
-	mustOpenAt(t, path)
-	st, err := os.Stat(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if perm := st.Mode().Perm(); perm != 0o600 {
-		t.Fatalf("data file mode %v, want 0600", perm)
-	}
-}
-
-// TestNoPlaintextOnDisk writes distinctive values through the Service and
-// looks for them, plain and base64-encoded, in the raw bytes of the file.
-func TestNoPlaintextOnDisk(t *testing.T) {
-	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "mobius.db")
-	s := mustOpenAt(t, path)
-	svc := newService(t, s)
-	canaries := []string{
-		"canary-plaintext-7f3a9c1e5b2d4680",
-		"canary-plaintext-7f3a9c1e5b2d4681",
-		"canary-plaintext-7f3a9c1e5b2d4682",
-		"canary-plaintext-7f3a9c1e5b2d4683",
-	}
-	scan := func(when string) {
-		t.Helper()
-		raw, err := os.ReadFile(path)
+	d := mustOpenAt(t, path)
+	for _, c := range []struct {
+		path string
+		want os.FileMode
+	}{{path, 0o600}, {filepath.Dir(path), 0o700}} {
+		st, err := os.Stat(c.path)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, c := range canaries {
-			for _, form := range []string{c, base64.StdEncoding.EncodeToString([]byte(c)), c[:24]} {
-				if bytes.Contains(raw, []byte(form)) {
-					t.Fatalf("%s: a plaintext value (or its base64) is in the data file", when)
+		if perm := st.Mode().Perm(); perm != c.want {
+			t.Errorf("%s: mode %v, want %v", c.path, perm, c.want)
+		}
+	}
+	if d.Path() != path {
+		t.Errorf("Path() = %q, want %q", d.Path(), path)
+	}
+	if empty, err := d.Empty(ctx); err != nil || !empty {
+		t.Fatalf("a new store: Empty = %v, %v", empty, err)
+	}
+	// Nothing but the data file is left in the folder.
+	ents, err := os.ReadDir(filepath.Dir(path))
+	if err != nil || len(ents) != 1 {
+		t.Fatalf("folder holds %v (%v), want only the data file", ents, err)
+	}
+}
+
+// Items keep every field across Close and Open.
+func TestReopenKeepsItems(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "mobius.db")
+	d := mustOpenAt(t, path)
+	exp := time.Date(2031, 5, 6, 7, 8, 9, 123456789, time.FixedZone("x", 3600))
+	want := []kv.Item{
+		{Key: key("p", "a"), Value: []byte("one"), Rev: 1},
+		{Key: key("p", "b"), Value: []byte{}, Rev: -7},
+		{Key: key("p", "c"), Value: bytes.Repeat([]byte{0, 0xff}, 5000), Rev: 1 << 62, Expires: exp},
+		{Key: key("p", "d"), Value: []byte("x"), Rev: 0, Expires: time.UnixMilli(1)},
+		{Key: key("p", "e"), Value: []byte("x"), Expires: time.Unix(0, 0)},
+		{Key: key("p", "f"), Value: []byte("x"), Expires: time.UnixMilli(-1)},
+		{Key: key("p", "g"), Value: []byte("x"), Expires: time.Date(1900, 1, 1, 0, 0, 0, 0, time.UTC)},
+	}
+	for _, it := range want {
+		mustCommit(t, d, kv.Put(it, kv.IfAbsent(time.Time{})))
+	}
+	if empty, err := d.Empty(ctx); err != nil || empty {
+		t.Fatalf("Empty = %v, %v; want false", empty, err)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Get(ctx, key("p", "a")); kv.ErrorCode(err) != kv.Unavailable {
+		t.Fatalf("Get after Close: %v, want Unavailable", err)
+	}
+	if err := d.Commit(ctx, kv.Delete(key("p", "a"), kv.Cond{})); kv.ErrorCode(err) != kv.Unavailable {
+		t.Fatalf("Commit after Close: %v, want Unavailable", err)
+	}
+	if err := d.Check(); kv.ErrorCode(err) != kv.Unavailable {
+		t.Fatalf("Check after Close: %v, want Unavailable", err)
+	}
+	if _, err := d.Backup(io.Discard); kv.ErrorCode(err) != kv.Unavailable {
+		t.Fatalf("Backup after Close: %v, want Unavailable", err)
+	}
+	if st := d.Stats(); st.Items != -1 {
+		t.Fatalf("Stats after Close: %+v, want Items -1", st)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatalf("a second Close: %v", err)
+	}
+	d = mustOpenAt(t, path)
+	got := all(t, d, "p")
+	want[2].Expires = exp.Truncate(time.Millisecond).UTC()
+	for i := 3; i < len(want); i++ {
+		want[i].Expires = want[i].Expires.UTC()
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("after reopen:\n got %+v\nwant %+v", got, want)
+	}
+}
+
+func TestRefusesWhatThePortRefuses(t *testing.T) {
+	d := MustOpen(t)
+	big := make([]byte, kv.MaxValueBytes+1)
+	for _, c := range []struct {
+		name string
+		ops  []kv.Op
+	}{
+		{"no op", nil},
+		{"empty sort key", []kv.Op{kv.Put(kv.Item{Key: key("p", "")}, kv.Cond{})}},
+		{"0 byte in a key", []kv.Op{kv.Put(kv.Item{Key: key("p\x00q", "s")}, kv.Cond{})}},
+		{"value too large", []kv.Op{kv.Put(kv.Item{Key: key("p", "s"), Value: big}, kv.Cond{})}},
+		{"two ops on a key", []kv.Op{kv.Delete(key("p", "s"), kv.Cond{}), kv.Check(key("p", "s"), kv.Cond{})}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if err := d.Commit(ctx, c.ops...); kv.ErrorCode(err) != kv.Invalid {
+				t.Fatalf("Commit: %v, want Invalid", err)
+			}
+		})
+	}
+	if _, err := d.Get(ctx, key("", "s")); kv.ErrorCode(err) != kv.Invalid {
+		t.Errorf("Get of a bad key: %v, want Invalid", err)
+	}
+	if _, err := d.Query(ctx, kv.Query{Partition: "p"}); kv.ErrorCode(err) != kv.Invalid {
+		t.Errorf("Query without a limit: %v, want Invalid", err)
+	}
+	if empty, err := d.Empty(ctx); err != nil || !empty {
+		t.Errorf("after refused commits: Empty = %v, %v; want true", empty, err)
+	}
+}
+
+func TestEndedContext(t *testing.T) {
+	d := MustOpen(t)
+	c, cancel := context.WithCancel(ctx)
+	cancel()
+	checks := map[string]error{}
+	_, checks["Get"] = d.Get(c, key("p", "s"))
+	_, checks["Query"] = d.Query(c, kv.Query{Partition: "p", Limit: 1})
+	checks["Commit"] = d.Commit(c, kv.Put(kv.Item{Key: key("p", "s")}, kv.Cond{}))
+	_, checks["Empty"] = d.Empty(c)
+	for op, err := range checks {
+		if kv.ErrorCode(err) != kv.Unavailable || !errors.Is(err, context.Canceled) {
+			t.Errorf("%s with an ended context: %v, want Unavailable wrapping context.Canceled", op, err)
+		}
+	}
+	if empty, _ := d.Empty(ctx); !empty {
+		t.Error("a commit with an ended context wrote")
+	}
+}
+
+// The driver answers exactly as memkv, the reference, does: the same
+// items in the same order, the same errors, over random sequences of
+// commits, gets and queries on a few keys, so that conditions collide.
+func TestAgreesWithMemkv(t *testing.T) {
+	for seed := range uint64(6) {
+		t.Run(fmt.Sprint("seed ", seed), func(t *testing.T) {
+			r := rand.New(rand.NewPCG(seed, 1))
+			ref, d := memkv.New(), MustOpen(t)
+			now := time.UnixMilli(1_900_000_000_000)
+			parts := []string{"a", "ab", "b"}
+			sorts := []string{"x", "x1", "x2", "y", "yy", "z", "é"}
+			randKey := func() kv.Key { return key(parts[r.IntN(len(parts))], sorts[r.IntN(len(sorts))]) }
+			randCond := func() kv.Cond {
+				switch r.IntN(5) {
+				case 0:
+					return kv.IfAbsent(time.Time{})
+				case 1:
+					return kv.IfAbsent(now)
+				case 2:
+					return kv.IfExists()
+				case 3:
+					return kv.IfRev(int64(r.IntN(3)))
+				}
+				return kv.Cond{}
+			}
+			for step := range 600 {
+				switch r.IntN(3) {
+				case 0, 1:
+					var ops []kv.Op
+					seen := map[kv.Key]bool{}
+					for range 1 + r.IntN(4) {
+						k := randKey()
+						if seen[k] && r.IntN(4) > 0 {
+							continue // mostly valid commits; sometimes a repeated key
+						}
+						seen[k] = true
+						switch r.IntN(5) {
+						case 0, 1:
+							it := kv.Item{Key: k, Rev: int64(r.IntN(3)), Value: []byte(fmt.Sprint(step))}
+							if r.IntN(3) == 0 {
+								it.Expires = now.Add(time.Duration(r.IntN(3)-1) * time.Second)
+							}
+							ops = append(ops, kv.Put(it, randCond()))
+						case 2:
+							ops = append(ops, kv.Delete(k, randCond()))
+						case 3:
+							ops = append(ops, kv.Erase(k, randCond()))
+						case 4:
+							ops = append(ops, kv.Check(k, randCond()))
+						}
+					}
+					want, got := ref.Commit(ctx, ops...), d.Commit(ctx, ops...)
+					if !sameError(want, got) {
+						t.Fatalf("step %d: Commit(%v): %v, memkv %v", step, ops, got, want)
+					}
+				case 2:
+					if r.IntN(2) == 0 {
+						keys := []kv.Key{randKey(), randKey(), randKey()}
+						want, _ := ref.Get(ctx, keys...)
+						got, err := d.Get(ctx, keys...)
+						if err != nil || !reflect.DeepEqual(got, want) {
+							t.Fatalf("step %d: Get(%v) = %v, %v; memkv %v", step, keys, got, err, want)
+						}
+						continue
+					}
+					q := kv.Query{Partition: parts[r.IntN(len(parts))], Reverse: r.IntN(2) == 0, Limit: 1 + r.IntN(5)}
+					if r.IntN(2) == 0 {
+						q.Prefix = []string{"x", "y", "é", "w"}[r.IntN(4)]
+					}
+					if r.IntN(2) == 0 {
+						q.After = []string{"x", "x1", "y", "yz", "a", "zz"}[r.IntN(6)]
+					}
+					want, _ := ref.Query(ctx, q)
+					got, err := d.Query(ctx, q)
+					if err != nil || !reflect.DeepEqual(got, want) {
+						t.Fatalf("step %d: Query(%+v) = %v, %v; memkv %v", step, q, got, err, want)
+					}
 				}
 			}
-		}
+		})
 	}
-	if _, err := svc.CreateSecret(ctx, "acme", secrets.CreateSecretInput{Name: "canary", Values: map[string]string{"value": canaries[0]}}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := svc.UpdateSecret(ctx, "acme", "canary", secrets.UpdateSecretInput{Values: map[string]string{"value": canaries[1], "other": canaries[2]}}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := svc.CreateSecret(ctx, "acme", secrets.CreateSecretInput{Name: "canary-2", Values: map[string]string{"v": canaries[3]}}); err != nil {
-		t.Fatal(err)
-	}
-	// The values are really there, behind the key.
-	out, err := svc.Reveal(ctx, "acme", []string{"canary"})
-	if err != nil || out["canary"].Values["other"] != canaries[2] {
-		t.Fatalf("Reveal did not return the stored value (err %v)", err)
-	}
-	scan("after create and rotate")
-	if _, _, err := svc.ChangeVersionState(ctx, "acme", "canary", "1", secrets.ActionDestroy, nil); err != nil {
-		t.Fatal(err)
-	}
-	scan("after destroy")
-	if err := svc.DeleteSecret(ctx, "acme", "canary-2", nil); err != nil {
-		t.Fatal(err)
-	}
-	scan("after delete")
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	scan("after close")
 }
 
-func TestReopen(t *testing.T) {
-	ctx := context.Background()
+// sameError reports whether two drivers' errors mean the same: both nil,
+// the same failing operation, or the same code.
+func sameError(a, b error) bool {
+	var ca, cb *kv.ConditionError
+	if errors.As(a, &ca) || errors.As(b, &cb) {
+		return errors.As(a, &ca) && errors.As(b, &cb) && *ca == *cb
+	}
+	return (a == nil) == (b == nil) && kv.ErrorCode(a) == kv.ErrorCode(b)
+}
+
+func TestStats(t *testing.T) {
+	d := MustOpen(t)
+	for i := range 10 {
+		mustCommit(t, d, kv.Put(kv.Item{Key: key("p", fmt.Sprint(i)), Value: make([]byte, 100)}, kv.Cond{}))
+	}
+	st := d.Stats()
+	if st.Items != 10 || st.ValueBytes != 1000 || st.PageSize <= 0 || st.Pages < 4 || st.FileBytes < st.Pages*int64(st.PageSize) {
+		t.Fatalf("Stats = %+v", st)
+	}
+}
+
+// A Get on a store whose file was damaged under it fails with Corrupt; it
+// does not panic, and Check names the damage.
+func TestDamageUnderAnOpenStore(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "mobius.db")
-	kek := make([]byte, 32)
-	rand.Read(kek)
-	w, err := local.New(kek)
-	if err != nil {
-		t.Fatal(err)
+	keys := buildStore(t, path, 400)
+	l := pageLayout(t, path)
+	d := mustOpenAt(t, path)
+	if err := d.Check(); err != nil {
+		t.Fatalf("Check on a whole store: %v", err)
 	}
-	s1, err := bolt.Open(path, bolt.Options{})
-	if err != nil {
-		t.Fatal(err)
+	// Overwrite every leaf of the kv bucket, so that any read meets one.
+	for _, id := range l.kvLeaves() {
+		overwrite(t, path, int64(id*l.pageSize), bytes.Repeat([]byte{0xA5}, l.pageSize))
 	}
-	svc := secrets.NewService(s1, w, secrets.Options{})
-	created, err := svc.CreateSecret(ctx, "acme", secrets.CreateSecretInput{Name: "kept", Values: map[string]string{"k": "v1"}})
-	if err != nil {
-		t.Fatal(err)
+	if _, err := d.Get(ctx, keys...); kv.ErrorCode(err) != kv.Corrupt || !errors.Is(err, bolt.ErrBadDataFile) {
+		t.Errorf("Get on a damaged file: %v, want Corrupt", err)
+	} else {
+		t.Log(err)
 	}
-	if _, err := svc.UpdateSecret(ctx, "acme", "kept", secrets.UpdateSecretInput{Values: map[string]string{"k": "v2"}}); err != nil {
-		t.Fatal(err)
+	if _, err := d.Query(ctx, kv.Query{Partition: keys[0].Partition, Limit: 1000}); kv.ErrorCode(err) != kv.Corrupt {
+		t.Errorf("Query on a damaged file: %v, want Corrupt", err)
 	}
-	key, secretKey, err := svc.CreateAPIKey(ctx, "acme", "ci", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s1.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s1.GetSecret(ctx, "acme", created.ID); secrets.ErrorCode(err) != secrets.Unavailable {
-		t.Fatalf("GetSecret on a closed store: %v, want Unavailable", err)
-	}
-
-	s2 := mustOpenAt(t, path)
-	svc = secrets.NewService(s2, w, secrets.Options{})
-	got, err := svc.GetSecret(ctx, "acme", "kept")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got.ID != created.ID || got.CurrentVersion != 2 || got.Revision != 2 || !got.CreatedAt.Equal(created.CreatedAt) {
-		t.Fatalf("secret after reopen: %+v", got)
-	}
-	out, err := svc.Reveal(ctx, "acme", []string{"kept"})
-	if err != nil || out["kept"] == nil || out["kept"].Values["k"] != "v2" {
-		t.Fatalf("Reveal after reopen: wrong value (err %v)", err)
-	}
-	k, err := svc.Authenticate(ctx, secretKey)
-	if err != nil || k.ID != key.ID {
-		t.Fatalf("Authenticate after reopen: %v", err)
-	}
-	v1, _, err := svc.GetVersion(ctx, "acme", "kept", "1")
-	if err != nil || v1.State != secrets.Disabled {
-		t.Fatalf("version 1 after reopen: %+v, %v", v1, err)
+	err := d.Check()
+	var fe *bolt.FileError
+	if !errors.As(err, &fe) || fe.Problem != bolt.FileDamaged || !errors.Is(err, bolt.ErrBadDataFile) || !strings.Contains(err.Error(), path) {
+		t.Fatalf("Check on a damaged file: %v, want a damaged *FileError naming the file", err)
 	}
 }
 
-func TestSecondOpenFailsClearly(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "mobius.db")
-	mustOpenAt(t, path)
-	start := time.Now()
-	s, err := bolt.Open(path, bolt.Options{Timeout: 100 * time.Millisecond})
-	if err == nil {
-		s.Close()
-		t.Fatal("a second Open of a held file succeeded")
+// The ports' conditions are the only thing a commit checks: a commit of
+// many ops on many partitions is all or nothing.
+func TestCommitIsAllOrNothing(t *testing.T) {
+	d := MustOpen(t)
+	mustCommit(t, d, kv.Put(kv.Item{Key: key("a", "1"), Rev: 1}, kv.Cond{}))
+	err := d.Commit(ctx,
+		kv.Put(kv.Item{Key: key("b", "1")}, kv.IfAbsent(time.Time{})),
+		kv.Delete(key("a", "1"), kv.IfRev(1)),
+		kv.Check(key("c", "1"), kv.IfExists()),
+	)
+	var ce *kv.ConditionError
+	if !errors.As(err, &ce) || ce.Index != 2 || ce.Key != key("c", "1") {
+		t.Fatalf("Commit: %v, want the condition of op 2 to fail", err)
 	}
-	if !errors.Is(err, bolt.ErrInUse) || !strings.Contains(err.Error(), "the data file is in use by another process") || !strings.Contains(err.Error(), path) {
-		t.Fatalf("second Open: %v; want ErrInUse naming the file", err)
+	if got := all(t, d, "b"); len(got) != 0 {
+		t.Errorf("a failed commit wrote %v", got)
 	}
-	// Generous: the point is that it does not hang.
-	if d := time.Since(start); d > 30*time.Second {
-		t.Fatalf("second Open took %s", d)
-	}
-}
-
-func TestRefusesNewerFormat(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "mobius.db")
-	s := mustOpenAt(t, path)
-	s.Close()
-	// Rewrite the format marker in place: same length, so the page stays valid.
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	i := bytes.Index(raw, []byte("schema1"))
-	if i < 0 {
-		t.Fatal("format marker not found in a fresh file")
-	}
-	raw[i+len("schema")] = '9'
-	if err := os.WriteFile(path, raw, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if s, err := bolt.Open(path, bolt.Options{}); err == nil {
-		s.Close()
-		t.Fatal("Open accepted a file of an unknown format")
-	} else if !strings.Contains(err.Error(), "format version") {
-		t.Fatalf("Open of an unknown format: %v", err)
+	if got := all(t, d, "a"); len(got) != 1 {
+		t.Errorf("a failed commit deleted: %v", got)
 	}
 }
 
-func TestCanceledContext(t *testing.T) {
-	s := MustOpen(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	if _, err := s.GetSecret(ctx, "acme", "sec_01ARZ3NDEKTSV4RRFFQ69G5FAV"); !errors.Is(err, context.Canceled) {
-		t.Fatalf("GetSecret with a canceled context: %v", err)
-	}
-	if err := s.DeleteIdempotency(ctx, "acme", "k"); !errors.Is(err, context.Canceled) {
-		t.Fatalf("DeleteIdempotency with a canceled context: %v", err)
-	}
-}
-
-func benchValues(i int) map[string]string {
-	return map[string]string{"user": "bench", "password": fmt.Sprintf("bench-password-%08d", i)}
-}
-
-func BenchmarkCreate(b *testing.B) {
-	ctx := context.Background()
-	svc := newService(b, MustOpen(b))
-	b.ReportAllocs()
-	i := 0
-	for b.Loop() {
-		if _, err := svc.CreateSecret(ctx, "acme", secrets.CreateSecretInput{Name: fmt.Sprintf("s-%d", i), Values: benchValues(i)}); err != nil {
-			b.Fatal(err)
-		}
-		i++
-	}
-}
-
-func BenchmarkGetSecret(b *testing.B) {
-	ctx := context.Background()
-	s := MustOpen(b)
-	svc := newService(b, s)
-	var ids []string
-	for i := 0; i < 100; i++ {
-		sec, err := svc.CreateSecret(ctx, "acme", secrets.CreateSecretInput{Name: fmt.Sprintf("s-%d", i), Values: benchValues(i)})
-		if err != nil {
-			b.Fatal(err)
-		}
-		ids = append(ids, sec.ID)
-	}
-	b.ReportAllocs()
-	i := 0
-	for b.Loop() {
-		if _, err := s.GetSecret(ctx, "acme", ids[i%len(ids)]); err != nil {
-			b.Fatal(err)
-		}
-		i++
-	}
-}
-
-// BenchmarkRotateParallel rotates many secrets from many goroutines, so that
-// writes share commits.
-func BenchmarkRotateParallel(b *testing.B) {
-	ctx := context.Background()
-	svc := newService(b, MustOpen(b))
-	const secretsN = 64
-	for i := 0; i < secretsN; i++ {
-		if _, err := svc.CreateSecret(ctx, "acme", secrets.CreateSecretInput{Name: fmt.Sprintf("s-%d", i), Values: benchValues(i)}); err != nil {
-			b.Fatal(err)
-		}
-	}
-	var next atomic.Int64
-	b.ReportAllocs()
-	b.SetParallelism(8)
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			i := int(next.Add(1))
-			if _, err := svc.UpdateSecret(ctx, "acme", fmt.Sprintf("s-%d", i%secretsN), secrets.UpdateSecretInput{Values: benchValues(i)}); err != nil {
-				b.Error(err)
-				return
-			}
-		}
-	})
-}
+func TestPartitions(t *testing.T) { kvtest.RunPartitions(t, newDriver) }

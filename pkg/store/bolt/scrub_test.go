@@ -2,206 +2,224 @@ package bolt_test
 
 import (
 	"bytes"
-	"context"
+	"crypto/rand"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
-	"github.com/mobius-secrets/mobius/pkg/secrets"
+	"github.com/mobius-secrets/mobius/pkg/kv"
 	"github.com/mobius-secrets/mobius/pkg/store/bolt"
-	bbolt "go.etcd.io/bbolt"
 )
 
-// ciphertexts returns the sealed envelope of every version of secret ref
-// that still has one, by version number.
-func ciphertexts(t *testing.T, s *bolt.Store, svc *secrets.Service, ref string) map[int][]byte {
-	t.Helper()
-	ctx := context.Background()
-	sec, err := svc.GetSecret(ctx, "acme", ref)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[int][]byte{}
-	for n := 1; n <= sec.LatestVersion; n++ {
-		v, err := s.GetVersion(ctx, "acme", sec.ID, n)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(v.Ciphertext) > 0 {
-			out[n] = bytes.Clone(v.Ciphertext)
-		}
-	}
-	return out
+// marker returns a value no other test writes, easy to find in the file.
+func marker(tb testing.TB, name string) []byte {
+	tb.Helper()
+	b := make([]byte, 48)
+	rand.Read(b)
+	return append([]byte("marker-"+name+"-"), fmt.Appendf(nil, "%x", b)...)
 }
 
-func inFile(t *testing.T, path string, b []byte) bool {
-	t.Helper()
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return bytes.Contains(raw, b)
-}
-
-// checkFile runs bbolt's own consistency check on the closed data file.
-func checkFile(t *testing.T, path string) {
-	t.Helper()
-	db, err := bbolt.Open(path, 0o600, &bbolt.Options{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	err = db.View(func(tx *bbolt.Tx) error {
-		for err := range tx.Check() {
-			return err
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatalf("bbolt check: %v", err)
-	}
-}
-
-// Destroying a version or deleting a secret removes its ciphertext (and the
-// data key wrapped in it) from the data file itself, free pages included,
-// by the time the call returns.
-func TestRemovedCiphertextLeavesTheFile(t *testing.T) {
-	ctx := context.Background()
+// An erased value is gone from the data file, free pages included, when
+// Commit returns; a plain delete leaves it in free space until the next
+// Open scrubs.
+func TestEraseLeavesTheFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "mobius.db")
-	s := mustOpenAt(t, path)
-	svc := newService(t, s)
-	create := func(name string) {
-		if _, err := svc.CreateSecret(ctx, "acme", secrets.CreateSecretInput{Name: name, Values: map[string]string{"k": name + "-1"}}); err != nil {
-			t.Fatal(err)
-		}
-		for i := 2; i <= 3; i++ {
-			if _, err := svc.UpdateSecret(ctx, "acme", name, secrets.UpdateSecretInput{Values: map[string]string{"k": fmt.Sprint(name, "-", i)}}); err != nil {
-				t.Fatal(err)
-			}
-		}
+	d := mustOpenAt(t, path)
+	vals := map[string][]byte{}
+	for _, name := range []string{"kept", "erased1", "erased2", "deleted"} {
+		vals[name] = marker(t, name)
+		// Each value beside others, so that the pages that held it are
+		// rewritten, not only freed.
+		mustCommit(t, d,
+			kv.Put(kv.Item{Key: key("P#acme#S#"+name, "C#1"), Value: vals[name]}, kv.Cond{}),
+			kv.Put(kv.Item{Key: key("P#acme#S#"+name, "V#1"), Value: []byte("meta")}, kv.Cond{}),
+		)
 	}
-	create("kept")
-	create("destroyed-in")
-	create("deleted")
-	kept := ciphertexts(t, s, svc, "kept")
-	destroyedIn := ciphertexts(t, s, svc, "destroyed-in")
-	deleted := ciphertexts(t, s, svc, "deleted")
-	if len(kept) != 3 || len(destroyedIn) != 3 || len(deleted) != 3 {
-		t.Fatalf("ciphertexts: %d, %d, %d versions; want 3 each", len(kept), len(destroyedIn), len(deleted))
-	}
-	for n, ct := range destroyedIn {
-		if !inFile(t, path, ct) {
-			t.Fatalf("version %d's ciphertext is not in the file before destroy: the test cannot see it", n)
+	for name, v := range vals {
+		if !inFile(t, path, v) {
+			t.Fatalf("%s's value is not in the file before the erase: the test cannot see it", name)
 		}
 	}
-
-	for _, n := range []string{"1", "2"} {
-		if _, _, err := svc.ChangeVersionState(ctx, "acme", "destroyed-in", n, secrets.ActionDestroy, nil); err != nil {
-			t.Fatal(err)
+	mustCommit(t, d, kv.Erase(key("P#acme#S#erased1", "C#1"), kv.IfExists()))
+	mustCommit(t, d,
+		kv.Erase(key("P#acme#S#erased2", "C#1"), kv.IfExists()),
+		kv.Put(kv.Item{Key: key("P#acme#S#erased2", "V#1"), Value: []byte("destroyed")}, kv.Cond{}),
+	)
+	mustCommit(t, d, kv.Delete(key("P#acme#S#deleted", "C#1"), kv.IfExists()))
+	for _, name := range []string{"erased1", "erased2"} {
+		if inFile(t, path, vals[name]) {
+			t.Errorf("%s was erased, but its value is still in the data file", name)
 		}
 	}
-	for _, n := range []int{1, 2} {
-		if inFile(t, path, destroyedIn[n]) {
-			t.Errorf("version %d was destroyed, but its ciphertext is still in the data file", n)
-		}
+	if !inFile(t, path, vals["kept"]) {
+		t.Error("the kept value left the file")
 	}
-	if !inFile(t, path, destroyedIn[3]) {
-		t.Error("version 3 was not destroyed, but its ciphertext left the file")
+	if !inFile(t, path, vals["deleted"]) {
+		t.Error("a plain delete scrubbed: only an Erase should")
 	}
-	if err := svc.DeleteSecret(ctx, "acme", "deleted", nil); err != nil {
-		t.Fatal(err)
+	if got := all(t, d, "P#acme#S#kept"); len(got) != 2 || !bytes.Equal(got[0].Value, vals["kept"]) {
+		t.Fatalf("the kept item after scrubs: %v", got)
 	}
-	for n, ct := range deleted {
-		if inFile(t, path, ct) {
-			t.Errorf("secret deleted, but version %d's ciphertext is still in the data file", n)
-		}
+	if err := d.Check(); err != nil {
+		t.Fatalf("Check after scrubs: %v", err)
 	}
-	// What stays is intact and still decrypts.
-	for n, ct := range kept {
-		if !inFile(t, path, ct) {
-			t.Errorf("kept version %d's ciphertext is not in the file", n)
-		}
-	}
-	rev, err := svc.Reveal(ctx, "acme", []string{"kept", "destroyed-in"})
-	if err != nil || rev["kept"].Values["k"] != "kept-3" || rev["destroyed-in"].Values["k"] != "destroyed-in-3" {
-		t.Fatalf("Reveal after the scrub: %v", err)
-	}
-	if err := s.Close(); err != nil {
+	if err := d.Close(); err != nil {
 		t.Fatal(err)
 	}
 	checkFile(t, path)
+
+	// Open writes nothing; the Scrub a server runs once its start is
+	// checked zeroes what a process left in free space (here the plain
+	// delete; after a crash, an erase whose scrub did not run).
+	d, err := bolt.Open(path, bolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !inFile(t, path, vals["deleted"]) {
+		t.Error("Open scrubbed the free pages: it must write nothing")
+	}
+	if err := d.Scrub(); err != nil {
+		t.Fatal(err)
+	}
+	if inFile(t, path, vals["deleted"]) {
+		t.Error("Scrub did not scrub the free pages")
+	}
+	if got := all(t, d, "P#acme#S#kept"); len(got) != 2 || !bytes.Equal(got[0].Value, vals["kept"]) {
+		t.Fatalf("the kept item after reopening: %v", got)
+	}
 }
 
 // Scrubs run while other goroutines read and write: nothing they read is
-// damaged, every destroyed ciphertext is gone, and the file stays
-// consistent.
+// damaged, every erased value is gone, and the file stays consistent.
 func TestScrubUnderConcurrency(t *testing.T) {
-	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "mobius.db")
-	s := mustOpenAt(t, path)
-	svc := newService(t, s)
+	d := mustOpenAt(t, path)
 	const n = 16
+	gone := make([][]byte, n)
+	kept := make([][]byte, n)
 	for i := range n {
-		name := fmt.Sprint("s", i)
-		if _, err := svc.CreateSecret(ctx, "acme", secrets.CreateSecretInput{Name: name, Values: map[string]string{"k": "v1"}}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := svc.UpdateSecret(ctx, "acme", name, secrets.UpdateSecretInput{Values: map[string]string{"k": "v2"}}); err != nil {
-			t.Fatal(err)
-		}
+		gone[i], kept[i] = marker(t, fmt.Sprint("gone", i)), marker(t, fmt.Sprint("kept", i))
+		mustCommit(t, d,
+			kv.Put(kv.Item{Key: key(fmt.Sprint("s", i), "C#1"), Value: gone[i]}, kv.Cond{}),
+			kv.Put(kv.Item{Key: key(fmt.Sprint("s", i), "C#2"), Value: kept[i]}, kv.Cond{}),
+		)
 	}
-	var gone [][]byte
-	for i := range n {
-		gone = append(gone, ciphertexts(t, s, svc, fmt.Sprint("s", i))[1])
-	}
-
 	var wg sync.WaitGroup
 	errs := make(chan error, 4*n)
 	for i := range n {
-		name := fmt.Sprint("s", i)
-		wg.Add(3)
-		go func() { // destroy version 1
-			defer wg.Done()
-			if _, _, err := svc.ChangeVersionState(ctx, "acme", name, "1", secrets.ActionDestroy, nil); err != nil {
-				errs <- fmt.Errorf("destroy %s: %w", name, err)
+		part := fmt.Sprint("s", i)
+		wg.Go(func() { // erase version 1
+			if err := d.Commit(ctx, kv.Erase(key(part, "C#1"), kv.IfExists())); err != nil {
+				errs <- fmt.Errorf("erase %s: %w", part, err)
 			}
-		}()
-		go func() { // read the current version, many times
-			defer wg.Done()
+		})
+		wg.Go(func() { // read version 2, many times
 			for range 20 {
-				rev, err := svc.Reveal(ctx, "acme", []string{name})
-				if err != nil || rev[name].Values["k"] != "v2" {
-					errs <- fmt.Errorf("reveal %s during scrubs: %v", name, err)
+				items, err := d.Get(ctx, key(part, "C#2"))
+				if err != nil || len(items) != 1 || !bytes.Equal(items[0].Value, kept[i]) {
+					errs <- fmt.Errorf("read %s during scrubs: %v, %v", part, items, err)
 					return
 				}
 			}
-		}()
-		go func() { // write elsewhere
-			defer wg.Done()
-			if _, err := svc.CreateSecret(ctx, "acme", secrets.CreateSecretInput{Name: name + "-new", Values: map[string]string{"k": "x"}}); err != nil {
-				errs <- fmt.Errorf("create during scrubs: %w", err)
+		})
+		wg.Go(func() { // write elsewhere
+			if err := d.Commit(ctx, kv.Put(kv.Item{Key: key(part+"-new", "C#1"), Value: []byte("x")}, kv.IfAbsent(time.Time{}))); err != nil {
+				errs <- fmt.Errorf("write during scrubs: %w", err)
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	close(errs)
 	for err := range errs {
 		t.Error(err)
 	}
-	for i, ct := range gone {
-		if inFile(t, path, ct) {
-			t.Errorf("s%d version 1 destroyed, but its ciphertext is in the file", i)
+	for i := range n {
+		if inFile(t, path, gone[i]) {
+			t.Errorf("s%d C#1 erased, but its value is in the file", i)
+		}
+		if !inFile(t, path, kept[i]) {
+			t.Errorf("s%d C#2 kept, but its value is not in the file", i)
 		}
 	}
-	if err := s.Close(); err != nil {
+	if err := d.Check(); err != nil {
+		t.Fatalf("Check after concurrent scrubs: %v", err)
+	}
+	if err := d.Close(); err != nil {
 		t.Fatal(err)
 	}
 	checkFile(t, path)
-	// It reopens with every secret in place.
-	list, err := mustOpenAt(t, path).ListSecrets(ctx, "acme", secrets.ListQuery{Limit: 4 * n})
-	if err != nil || len(list) != 2*n {
-		t.Fatalf("after reopening: %d secrets, %v; want %d", len(list), err, 2*n)
+	d = mustOpenAt(t, path)
+	for i := range n {
+		if got := all(t, d, fmt.Sprint("s", i)); len(got) != 1 || !bytes.Equal(got[0].Value, kept[i]) {
+			t.Errorf("s%d after reopening: %v", i, got)
+		}
+		if got := all(t, d, fmt.Sprint("s", i, "-new")); len(got) != 1 {
+			t.Errorf("s%d-new after reopening: %v", i, got)
+		}
+	}
+}
+
+// An Erase waits for the reads that began before it (here a Backup held
+// up by its reader), since they may still use the freed pages; reads that
+// begin meanwhile are served. The backup is the store as it was.
+func TestEraseWaitsForOlderReadsOnly(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "mobius.db")
+	d := mustOpenAt(t, path)
+	secret := marker(t, "erased")
+	mustCommit(t, d, kv.Put(kv.Item{Key: key("p", "erased"), Value: secret}, kv.Cond{}), put("p", "kept", "v", kv.Cond{}))
+
+	pr, pw := io.Pipe()
+	backedUp := make(chan error, 1)
+	go func() {
+		_, err := d.Backup(pw)
+		pw.CloseWithError(err)
+		backedUp <- err
+	}()
+	first := make([]byte, 1)
+	if _, err := io.ReadFull(pr, first); err != nil { // the backup's read has begun
+		t.Fatal(err)
+	}
+	erased := start(d, ctx, kv.Erase(key("p", "erased"), kv.IfExists()))
+	// Reads that begin now are served, and see the erase committed.
+	for {
+		items, err := d.Get(ctx, key("p", "erased"), key("p", "kept"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(items) == 1 && items[0].Sort == "kept" {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	select {
+	case err := <-erased:
+		t.Fatalf("the Erase returned (%v) while a read older than it was open", err)
+	default:
+	}
+	rest, err := io.ReadAll(pr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-backedUp; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-erased; err != nil {
+		t.Fatal(err)
+	}
+	if inFile(t, path, secret) {
+		t.Error("the erased value is in the data file after the Erase returned")
+	}
+	backup := filepath.Join(dir, "backup.db")
+	if err := os.WriteFile(backup, append(first, rest...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b := mustOpenAt(t, backup)
+	if items, err := b.Get(ctx, key("p", "erased")); err != nil || len(items) != 1 || !bytes.Equal(items[0].Value, secret) {
+		t.Fatalf("the backup, begun before the Erase: %v, %v; want the value", items, err)
 	}
 }

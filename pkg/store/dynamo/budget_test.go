@@ -1,115 +1,101 @@
 package dynamo_test
 
 import (
+	"fmt"
 	"maps"
 	"testing"
 
-	"github.com/mobius-secrets/mobius/pkg/secrets"
+	"github.com/mobius-secrets/mobius/pkg/kv"
 )
-
-// Every operation makes exactly the AWS calls it is designed to make
-// (operations, not retry attempts, counted by an SDK middleware).
-func TestCallBudget(t *testing.T) {
-	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) { testCallBudget(t, b) })
-	}
-}
 
 type calls map[string]int
 
-func (e *env) want(t *testing.T, what string, want calls, f func() error) {
-	t.Helper()
+// want runs f and checks that it made exactly the SDK operations want
+// (operations, not retry attempts, counted by an SDK middleware).
+func (e *env) want(what string, want calls, f func() error) {
+	e.t.Helper()
 	e.calls.Reset()
 	if err := f(); err != nil {
-		t.Fatalf("%s: %v", what, err)
+		e.t.Fatalf("%s: %v", what, err)
 	}
 	if got := e.calls.Counts(); !maps.Equal(got, want) {
-		t.Errorf("%s made %v, want exactly %v", what, got, want)
+		e.t.Errorf("%s made %v, want exactly %v", what, got, want)
 	}
 }
 
-func testCallBudget(t *testing.T, b backend) {
-	e := newEnv(t, b, envOpts{kms: true})
-	ctx := e.ctx
-	var sec *secrets.Secret
-	for _, n := range []string{"one", "two", "three"} {
-		e.want(t, "create", calls{"KMS.GenerateDataKey": 1, "DynamoDB.TransactWriteItems": 1}, func() (err error) {
-			sec, err = e.svc.CreateSecret(ctx, "acme", secrets.CreateSecretInput{Name: n, Values: map[string]string{"k": n}})
+// Every method makes exactly the DynamoDB calls it is designed to make.
+func TestCallBudget(t *testing.T) {
+	forEach(t, func(t *testing.T, b backend) {
+		e := newEnv(t, b, envOpts{})
+		ctx := e.ctx
+		keys := make([]kv.Key, 250)
+		for i := range keys {
+			keys[i] = key("big", fmt.Sprintf("k%03d", i))
+		}
+		for i := 0; i < len(keys); i += kv.MaxOps {
+			ops := []kv.Op{}
+			for _, k := range keys[i:min(i+kv.MaxOps, len(keys))] {
+				ops = append(ops, kv.Put(kv.Item{Key: k, Value: []byte("v")}, kv.IfAbsent(t0)))
+			}
+			e.want("Commit of 100 puts", calls{"DynamoDB.TransactWriteItems": 1}, func() error { return e.d.Commit(ctx, ops...) })
+		}
+		e.want("Commit of one Put", calls{"DynamoDB.PutItem": 1}, func() error {
+			return e.d.Commit(ctx, kv.Put(item("p", "a", "1"), kv.IfAbsent(t0)))
+		})
+		e.want("Commit of one Delete", calls{"DynamoDB.DeleteItem": 1}, func() error {
+			return e.d.Commit(ctx, kv.Delete(key("p", "a"), kv.IfExists()))
+		})
+		e.want("Commit of one Erase", calls{"DynamoDB.DeleteItem": 1}, func() error {
+			return e.d.Commit(ctx, kv.Erase(key("p", "nothing"), kv.Cond{}))
+		})
+		e.want("Commit of 3 ops", calls{"DynamoDB.TransactWriteItems": 1}, func() error {
+			return e.d.Commit(ctx, kv.Put(item("p", "a", "1"), kv.IfAbsent(t0)), kv.Put(item("p", "b", "2"), kv.Cond{}),
+				kv.Check(key("big", "k000"), kv.IfExists()))
+		})
+		e.want("Commit of a lone Check", calls{"DynamoDB.TransactWriteItems": 1}, func() error {
+			return e.d.Commit(ctx, kv.Check(key("p", "a"), kv.IfRev(1)))
+		})
+		e.want("Get of 1 key", calls{"DynamoDB.GetItem": 1}, func() error {
+			_, err := e.d.Get(ctx, key("p", "a"))
 			return err
 		})
-	}
-	e.want(t, "get secret by ID", calls{"DynamoDB.GetItem": 1}, func() error {
-		_, err := e.svc.GetSecret(ctx, "acme", sec.ID)
-		return err
-	})
-	e.want(t, "get secret by name", calls{"DynamoDB.GetItem": 1}, func() error {
-		_, err := e.svc.GetSecret(ctx, "acme", "three")
-		return err
-	})
-	e.want(t, "store: get version by secret ID", calls{"DynamoDB.GetItem": 1}, func() error {
-		_, err := e.store.GetVersion(ctx, "acme", sec.ID, 1)
-		return err
-	})
-	// The service reads the secret first (it checks the number against the
-	// secret's latest, and resolves "current").
-	e.want(t, "service: get version", calls{"DynamoDB.GetItem": 2}, func() error {
-		_, _, err := e.svc.GetVersion(ctx, "acme", sec.ID, "current")
-		return err
-	})
-	e.want(t, "rotation without contention", calls{"DynamoDB.GetItem": 1, "KMS.GenerateDataKey": 1, "DynamoDB.TransactWriteItems": 1}, func() error {
-		_, err := e.svc.UpdateSecret(ctx, "acme", "three", secrets.UpdateSecretInput{Values: map[string]string{"k": "3b"}})
-		return err
-	})
-	e.want(t, "rename", calls{"DynamoDB.GetItem": 1, "DynamoDB.TransactWriteItems": 1}, func() error {
-		_, err := e.svc.UpdateSecret(ctx, "acme", "three", secrets.UpdateSecretInput{Name: ptr("tres")})
-		return err
-	})
-	e.want(t, "destroy a version", calls{"DynamoDB.GetItem": 2, "DynamoDB.TransactWriteItems": 1}, func() error {
-		_, _, err := e.svc.ChangeVersionState(ctx, "acme", "tres", "1", secrets.ActionDestroy, nil)
-		return err
-	})
-	e.want(t, "one list page", calls{"DynamoDB.Query": 1}, func() error {
-		_, _, err := e.svc.ListSecrets(ctx, "acme", secrets.ListQuery{Limit: 2})
-		return err
-	})
-	e.want(t, "one page of versions", calls{"DynamoDB.GetItem": 1, "DynamoDB.Query": 1}, func() error {
-		_, _, err := e.svc.ListVersions(ctx, "acme", "tres", 0, 10)
-		return err
-	})
-	names := []string{"one", "two", "tres"}
-	e.want(t, "store: CurrentVersions of 3 names", calls{"DynamoDB.BatchGetItem": 2}, func() error {
-		_, err := e.store.CurrentVersions(ctx, "acme", names)
-		return err
-	})
-	e.want(t, "Reveal of 3 names, cold data-key cache", calls{"DynamoDB.BatchGetItem": 2, "KMS.Decrypt": 3}, func() error {
-		_, err := e.svc.Reveal(ctx, "acme", names)
-		return err
-	})
-	e.want(t, "Reveal of 3 names, warm data-key cache", calls{"DynamoDB.BatchGetItem": 2}, func() error {
-		_, err := e.svc.Reveal(ctx, "acme", names)
-		return err
-	})
-	var key string
-	e.want(t, "create API key", calls{"DynamoDB.TransactWriteItems": 1}, func() (err error) {
-		_, key, err = e.svc.CreateAPIKey(ctx, "acme", "ci", nil)
-		return err
-	})
-	// A cold auth cache reads the key once and, for a key not used in the
-	// last secrets.LastUsedInterval, records its use on the listing item and
-	// on the key item (two UpdateItem).
-	e.want(t, "Authenticate, cold cache", calls{"DynamoDB.GetItem": 1, "DynamoDB.UpdateItem": 2}, func() error {
-		_, err := e.svc.Authenticate(ctx, key)
-		return err
-	})
-	e.want(t, "Authenticate, warm cache", calls{}, func() error {
-		_, err := e.svc.Authenticate(ctx, key)
-		return err
-	})
-	// Another server (a cold auth cache) within secrets.LastUsedInterval of
-	// that use only reads the key.
-	other := secrets.NewService(e.store, nil, secrets.Options{})
-	e.want(t, "Authenticate on another server, key used just now", calls{"DynamoDB.GetItem": 1}, func() error {
-		_, err := other.Authenticate(ctx, key)
-		return err
+		e.want("Get of 1 key twice", calls{"DynamoDB.GetItem": 1}, func() error {
+			_, err := e.d.Get(ctx, key("p", "a"), key("p", "a"))
+			return err
+		})
+		e.want("Get of 2 keys", calls{"DynamoDB.BatchGetItem": 1}, func() error {
+			_, err := e.d.Get(ctx, key("p", "a"), key("p", "b"))
+			return err
+		})
+		e.want("Get of no key", calls{}, func() error {
+			_, err := e.d.Get(ctx)
+			return err
+		})
+		e.want("Get of 250 keys", calls{"DynamoDB.BatchGetItem": 3}, func() error {
+			got, err := e.d.Get(ctx, keys...)
+			if err == nil && len(got) != len(keys) {
+				err = fmt.Errorf("%d items, want %d", len(got), len(keys))
+			}
+			return err
+		})
+		for _, q := range []kv.Query{
+			{Partition: "p", Limit: 10},
+			{Partition: "p", Limit: 1, After: "a"},
+			{Partition: "big", Prefix: "k1", After: "k150", Limit: 10},
+			{Partition: "big", Prefix: "k1", After: "k150", Limit: 10, Reverse: true},
+		} {
+			e.want(fmt.Sprintf("Query %+v", q), calls{"DynamoDB.Query": 1}, func() error {
+				_, err := e.d.Query(ctx, q)
+				return err
+			})
+		}
+		e.want("Query of a range that holds nothing", calls{}, func() error {
+			_, err := e.d.Query(ctx, kv.Query{Partition: "big", Prefix: "k1", After: "k2", Limit: 10})
+			return err
+		})
+		e.want("Empty", calls{"DynamoDB.Scan": 1}, func() error {
+			_, err := e.d.Empty(ctx)
+			return err
+		})
 	})
 }

@@ -1,179 +1,214 @@
 package dynamo_test
 
 import (
-	"bytes"
+	"context"
+	"errors"
+	"net/http"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/mobius-secrets/mobius/pkg/internal/awstest"
-	"github.com/mobius-secrets/mobius/pkg/secrets"
+	"github.com/mobius-secrets/mobius/pkg/kv"
+	"github.com/mobius-secrets/mobius/pkg/store/dynamo"
 )
 
-// A dependency that fails mid-operation makes the operation Unavailable, and
-// the operation either completed or left nothing behind.
-func TestFaults(t *testing.T) {
-	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) { testFaults(t, b) })
+// call is one use of the driver that makes one kind of DynamoDB call.
+type call struct {
+	sdkOp string
+	// write: the call may change the table.
+	write bool
+	run   func(ctx context.Context, d *dynamo.Driver) error
+}
+
+var faultCalls = []call{
+	{"GetItem", false, func(ctx context.Context, d *dynamo.Driver) error {
+		_, err := d.Get(ctx, key("p", "a"))
+		return err
+	}},
+	{"BatchGetItem", false, func(ctx context.Context, d *dynamo.Driver) error {
+		_, err := d.Get(ctx, key("p", "a"), key("p", "b"))
+		return err
+	}},
+	{"Query", false, func(ctx context.Context, d *dynamo.Driver) error {
+		_, err := d.Query(ctx, kv.Query{Partition: "p", Prefix: "a", Limit: 10})
+		return err
+	}},
+	{"Scan", false, func(ctx context.Context, d *dynamo.Driver) error {
+		_, err := d.Empty(ctx)
+		return err
+	}},
+	{"PutItem", true, func(ctx context.Context, d *dynamo.Driver) error {
+		return d.Commit(ctx, kv.Put(item("p", "new", "v"), kv.IfAbsent(t0)))
+	}},
+	{"DeleteItem", true, func(ctx context.Context, d *dynamo.Driver) error {
+		return d.Commit(ctx, kv.Erase(key("p", "a"), kv.IfRev(1)))
+	}},
+	{"TransactWriteItems", true, func(ctx context.Context, d *dynamo.Driver) error {
+		return d.Commit(ctx, kv.Put(item("p", "new", "v"), kv.IfAbsent(t0)), kv.Delete(key("p", "a"), kv.IfExists()),
+			kv.Check(key("p", "b"), kv.IfRev(1)))
+	}},
+}
+
+// seed puts the items every fault case starts from, and removes any other.
+func (e *env) seed() map[string]string {
+	e.t.Helper()
+	for _, it := range e.scan() {
+		if _, err := e.raw.DeleteItem(e.ctx, &dynamodb.DeleteItemInput{TableName: aws.String(e.table),
+			Key: map[string]types.AttributeValue{dynamo.PartitionKey: it[dynamo.PartitionKey], dynamo.SortKey: it[dynamo.SortKey]}}); err != nil {
+			e.t.Fatal(err)
+		}
 	}
+	e.commit(kv.Put(item("p", "a", "1"), kv.Cond{}), kv.Put(item("p", "b", "2"), kv.Cond{}))
+	return e.snapshot()
 }
 
 // snapshot is every item of the table, as comparable text.
 func (e *env) snapshot() map[string]string {
 	out := map[string]string{}
 	for _, it := range e.scan() {
-		var blob bytes.Buffer
-		dump(&blob, it)
-		out[it["PK"].(*types.AttributeValueMemberS).Value+"|"+it["SK"].(*types.AttributeValueMemberS).Value] = blob.String()
+		out[it[dynamo.PartitionKey].(*types.AttributeValueMemberS).Value+"/"+it[dynamo.SortKey].(*types.AttributeValueMemberS).Value] = describe(it)
 	}
 	return out
 }
 
-func wantUnavailable(t *testing.T, what string, err error) {
-	t.Helper()
-	if secrets.ErrorCode(err) != secrets.Unavailable {
-		t.Fatalf("%s: error %v, want Unavailable", what, err)
+func sameItems(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
 	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
 }
 
-func wantUnchanged(t *testing.T, what string, before, after map[string]string) {
-	t.Helper()
-	if len(before) != len(after) {
-		t.Fatalf("%s: the table has %d items, had %d", what, len(after), len(before))
-	}
-	for k, v := range before {
-		if after[k] != v {
-			t.Fatalf("%s: item %s changed", what, k)
+// Each failure of DynamoDB, on each call, is the documented kv code, and
+// a failed write leaves the table as it was (unless its reply alone was
+// lost, and then it was applied exactly once).
+func TestFaults(t *testing.T) {
+	forEach(t, func(t *testing.T, b backend) {
+		for _, f := range []struct {
+			name   string
+			fault  awstest.Fault
+			refuse *refusal
+			want   kv.Code
+			// msg is a part of the message the error must have.
+			msg string
+			// retried: the SDK retries this failure itself.
+			retried bool
+		}{
+			{name: "Down", fault: awstest.Down, want: kv.Unavailable, msg: "could not be reached"},
+			{name: "500", fault: awstest.Error500, want: kv.Unavailable, retried: true},
+			{name: "Throttle", fault: awstest.Throttle, want: kv.Unavailable, retried: true},
+			{name: "LostReply", fault: awstest.LostReply, want: kv.Unavailable, retried: true},
+			{name: "ProvisionedThroughput", refuse: &refusal{400, "ProvisionedThroughputExceededException", "throughput"}, want: kv.Unavailable, retried: true},
+			{name: "RequestLimit", refuse: &refusal{400, "RequestLimitExceeded", "account limit"}, want: kv.Unavailable, retried: true},
+			{name: "503", refuse: &refusal{503, "ServiceUnavailable", "unavailable"}, want: kv.Unavailable, retried: true},
+			{name: "AccessDenied", refuse: &refusal{400, "AccessDeniedException", "User: arn:aws:sts::1:assumed-role/r is not authorized"}, want: kv.Misconfigured, msg: "not allowed"},
+			{name: "UnrecognizedClient", refuse: &refusal{400, "UnrecognizedClientException", "The security token included in the request is invalid."}, want: kv.Misconfigured, msg: "credentials"},
+			{name: "ExpiredToken", refuse: &refusal{400, "ExpiredTokenException", "The security token included in the request is expired"}, want: kv.Misconfigured, msg: "credentials"},
+			{name: "Validation", refuse: &refusal{400, "ValidationException", "One or more parameter values were invalid"}, want: kv.Invalid, msg: "invalid"},
+		} {
+			t.Run(f.name, func(t *testing.T) {
+				e := newEnv(t, b, envOpts{})
+				for _, c := range faultCalls {
+					before := e.seed()
+					e.faults = resetHits(e)
+					if f.refuse != nil {
+						e.refuse.set(c.sdkOp, *f.refuse)
+					} else {
+						e.faults.Set(c.sdkOp, f.fault)
+					}
+					err := c.run(e.ctx, e.d)
+					e.refuse.clear()
+					e.faults.Clear()
+					if kv.ErrorCode(err) != f.want || !strings.Contains(err.Error(), f.msg) {
+						t.Errorf("%s: %v, want %s with %q", c.sdkOp, err, f.want, f.msg)
+					}
+					if f.refuse == nil && f.retried && e.faults.Hits(c.sdkOp) < 2 {
+						t.Errorf("%s: %d attempts: the SDK did not retry", c.sdkOp, e.faults.Hits(c.sdkOp))
+					}
+					after := e.snapshot()
+					if f.fault == awstest.LostReply && c.write {
+						// The first attempt was applied, and the SDK's
+						// retries found it so.
+						if sameItems(before, after) {
+							t.Errorf("%s: the write whose reply was lost was not applied", c.sdkOp)
+						}
+						continue
+					}
+					if !sameItems(before, after) {
+						t.Errorf("%s: a failed call changed the table:\n%v\n%v", c.sdkOp, before, after)
+					}
+				}
+			})
 		}
-	}
-}
 
-func testFaults(t *testing.T, b backend) {
-	t.Run("KMSDownOnCreate", func(t *testing.T) {
-		e := newEnv(t, b, envOpts{kms: true})
-		e.kmFault.Set("", awstest.Down)
-		_, err := e.svc.CreateSecret(e.ctx, "acme", secrets.CreateSecretInput{Name: "n", Values: map[string]string{"k": "v"}})
-		wantUnavailable(t, "create with KMS down", err)
-		if n := len(e.scan()); n != 0 {
-			t.Fatalf("%d items left behind", n)
-		}
-	})
-
-	t.Run("KMSDownOnRotateAndReveal", func(t *testing.T) {
-		e := newEnv(t, b, envOpts{kms: true, svcOpts: secrets.Options{DataKeyCacheSize: -1}})
-		e.create("n", map[string]string{"k": "v1"})
-		before := e.snapshot()
-		e.kmFault.Set("", awstest.Down)
-		_, err := e.svc.UpdateSecret(e.ctx, "acme", "n", secrets.UpdateSecretInput{Values: map[string]string{"k": "v2"}})
-		wantUnavailable(t, "rotate with KMS down", err)
-		_, err = e.reveal("n")
-		wantUnavailable(t, "reveal with KMS down", err)
-		e.kmFault.Set("", awstest.Throttle)
-		_, err = e.reveal("n")
-		wantUnavailable(t, "reveal with KMS throttling", err)
-		wantUnchanged(t, "after KMS faults", before, e.snapshot())
-		e.kmFault.Clear()
-		if got, err := e.reveal("n"); err != nil || got["k"] != "v1" {
-			t.Fatalf("after KMS recovers: %v, %v", got, err)
-		}
-	})
-
-	for _, f := range []struct {
-		name  string
-		fault awstest.Fault
-	}{{"500", awstest.Error500}, {"Throttle", awstest.Throttle}, {"Down", awstest.Down}} {
-		t.Run("DynamoDB"+f.name, func(t *testing.T) {
+		t.Run("MissingTable", func(t *testing.T) {
 			e := newEnv(t, b, envOpts{})
-			e.create("n", map[string]string{"k": "v1"})
-			before := e.snapshot()
-			for _, op := range []struct {
-				sdkOp string
-				run   func() error
-			}{
-				{"TransactWriteItems", func() error {
-					_, err := e.svc.UpdateSecret(e.ctx, "acme", "n", secrets.UpdateSecretInput{Values: map[string]string{"k": "v2"}})
-					return err
-				}},
-				{"TransactWriteItems", func() error {
-					_, err := e.svc.CreateSecret(e.ctx, "acme", secrets.CreateSecretInput{Name: "m", Values: map[string]string{"k": "v"}})
-					return err
-				}},
-				{"GetItem", func() error { _, err := e.svc.GetSecret(e.ctx, "acme", "n"); return err }},
-				{"GetItem", func() error { return e.svc.DeleteSecret(e.ctx, "acme", "n", nil) }},
-				{"Query", func() error { _, _, err := e.svc.ListSecrets(e.ctx, "acme", secrets.ListQuery{}); return err }},
-				{"BatchGetItem", func() error { _, err := e.reveal("n"); return err }},
-			} {
-				e.dbFault.Set(op.sdkOp, f.fault)
-				wantUnavailable(t, op.sdkOp, op.run())
-				e.dbFault.Clear()
-				wantUnchanged(t, "after a failed "+op.sdkOp, before, e.snapshot())
-			}
-			if f.fault != awstest.Down && e.dbFault.Hits("TransactWriteItems") < 4 {
-				t.Errorf("%d TransactWriteItems attempts: the SDK did not retry", e.dbFault.Hits("TransactWriteItems"))
+			d := dynamo.New(e.client, "no-such-table")
+			for _, c := range faultCalls {
+				err := c.run(e.ctx, d)
+				if kv.ErrorCode(err) != kv.Misconfigured || !strings.Contains(err.Error(), `"no-such-table" does not exist`) {
+					t.Errorf("%s: %v, want Misconfigured naming the table", c.sdkOp, err)
+				}
 			}
 		})
-	}
 
-	// The write lands but its reply is lost: the caller sees Unavailable and
-	// the rotation happened exactly once.
-	t.Run("LostReplyOnRotate", func(t *testing.T) {
-		e := newEnv(t, b, envOpts{noRetry: true})
-		e.create("n", map[string]string{"k": "v1"})
-		e.dbFault.Set("TransactWriteItems", awstest.LostReply)
-		_, err := e.svc.UpdateSecret(e.ctx, "acme", "n", secrets.UpdateSecretInput{Values: map[string]string{"k": "v2"}})
-		wantUnavailable(t, "rotate with the reply lost", err)
-		e.dbFault.Clear()
-		sec, err := e.svc.GetSecret(e.ctx, "acme", "n")
-		if err != nil || sec.LatestVersion != 2 || sec.CurrentVersion != 2 || sec.Revision != 2 {
-			t.Fatalf("after the lost reply: %+v, %v; want the rotation applied once", sec, err)
-		}
-		vs, _, err := e.svc.ListVersions(e.ctx, "acme", "n", 0, 10)
-		if err != nil || len(vs) != 2 || vs[0].State != secrets.Enabled || vs[1].State != secrets.Disabled {
-			t.Fatalf("versions after the lost reply: %v", err)
-		}
-		if got, err := e.reveal("n"); err != nil || got["k"] != "v2" {
-			t.Fatalf("Reveal: %v, %v", got, err)
-		}
-	})
-
-	// The purge of a deleted secret's versions fails after the secret is
-	// gone: the delete stands, and the next delete in the project finishes
-	// the purge.
-	t.Run("PurgeFailsAfterDelete", func(t *testing.T) {
-		e := newEnv(t, b, envOpts{})
-		a := e.create("a", map[string]string{"k": "v1"})
-		e.rotate("a", map[string]string{"k": "v2"})
-		e.create("b", map[string]string{"k": "v"})
-		e.dbFault.Set("BatchWriteItem", awstest.Error500)
-		if err := e.svc.DeleteSecret(e.ctx, "acme", "a", nil); err != nil {
-			t.Fatalf("delete: %v", err)
-		}
-		e.dbFault.Clear()
-		if _, err := e.svc.GetSecret(e.ctx, "acme", "a"); secrets.ErrorCode(err) != secrets.NotFound {
-			t.Fatalf("deleted secret: %v", err)
-		}
-		if n := countPrefix(e.snapshot(), versionPK(a)+"|"); n != 2 {
-			t.Fatalf("%d items of the deleted secret remain, want its 2 versions until the next delete", n)
-		}
-		if err := e.svc.DeleteSecret(e.ctx, "acme", "b", nil); err != nil {
-			t.Fatal(err)
-		}
-		if left := e.snapshot(); len(left) != 0 {
-			keys := make([]string, 0, len(left))
-			for k := range left {
-				keys = append(keys, k)
+		t.Run("ContextEnded", func(t *testing.T) {
+			e := newEnv(t, b, envOpts{})
+			e.seed()
+			ctx, cancel := context.WithCancel(e.ctx)
+			cancel()
+			for _, c := range faultCalls {
+				e.calls.Reset()
+				err := c.run(ctx, e.d)
+				if kv.ErrorCode(err) != kv.Unavailable || !errors.Is(err, context.Canceled) {
+					t.Errorf("%s with an ended context: %v, want Unavailable wrapping context.Canceled", c.sdkOp, err)
+				}
+				if n := len(e.calls.Counts()); n != 0 {
+					t.Errorf("%s with an ended context called DynamoDB: %v", c.sdkOp, e.calls.Counts())
+				}
 			}
-			t.Fatalf("items left after both deletes: %v", keys)
-		}
+		})
+
+		t.Run("DeadlineDuringCall", func(t *testing.T) {
+			e := newEnv(t, b, envOpts{})
+			before := e.seed()
+			e.faults.Next = hang{}
+			for _, c := range faultCalls {
+				ctx, cancel := context.WithTimeout(e.ctx, 20*time.Millisecond)
+				err := c.run(ctx, e.d)
+				cancel()
+				if kv.ErrorCode(err) != kv.Unavailable || !errors.Is(err, context.DeadlineExceeded) {
+					t.Errorf("%s past its deadline: %v, want Unavailable wrapping context.DeadlineExceeded", c.sdkOp, err)
+				}
+			}
+			e.faults.Next = nil
+			if !sameItems(before, e.snapshot()) {
+				t.Error("calls that never reached DynamoDB changed the table")
+			}
+		})
 	})
 }
 
-func countPrefix(m map[string]string, prefix string) int {
-	n := 0
-	for k := range m {
-		if strings.HasPrefix(k, prefix) {
-			n++
-		}
-	}
-	return n
+// resetHits returns a fresh FaultTransport in place of e's.
+func resetHits(e *env) *awstest.FaultTransport {
+	ft := &awstest.FaultTransport{}
+	e.refuse.next = ft
+	return ft
+}
+
+// hang is a transport that never answers: it waits for the request's
+// context to end.
+type hang struct{}
+
+func (hang) RoundTrip(r *http.Request) (*http.Response, error) {
+	<-r.Context().Done()
+	return nil, r.Context().Err()
 }

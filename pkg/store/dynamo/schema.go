@@ -18,8 +18,8 @@ const (
 	PartitionKey = "PK"
 	// SortKey is the table's range key, a string.
 	SortKey = "SK"
-	// TTLAttribute holds, on idempotency records only, the Unix time in
-	// seconds after which DynamoDB may delete the item.
+	// TTLAttribute holds, on items with an expiry only, the Unix time in
+	// seconds (rounded up) after which DynamoDB may delete the item.
 	TTLAttribute = "expires_at"
 )
 

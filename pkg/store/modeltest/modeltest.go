@@ -1,7 +1,13 @@
-// Package modeltest checks a Store, through the Service, against a simple
-// reference model: random sequences of create, rotate, rename, enable,
-// disable, destroy, delete and API-key revoke, with every observable fact
-// compared to the model after each step. It is imported from tests only.
+// Package modeltest checks a store driver, through the Service, against a
+// simple reference model: random sequences of create, rotate, stage,
+// promote, rename (with aliases), enable, disable, destroy, delete to the
+// trash, restore (under its name or another), purge (from the trash, at
+// once with a delete, or by the Sweep when the retention ends), alias
+// removal, the passing of time (grace windows, aliases and the trash end)
+// and API-key revoke, with every observable fact compared to the model
+// after each step: lists, the trash, versions and states, and what every
+// kind of reference (plain, @pending, @previous, @N, an old name, the name
+// of a trashed secret) resolves to. It is imported from tests only.
 package modeltest
 
 import (
@@ -10,10 +16,13 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/mobius-secrets/mobius/pkg/keys/local"
+	"github.com/mobius-secrets/mobius/pkg/kv"
 	"github.com/mobius-secrets/mobius/pkg/secrets"
 	"pgregory.net/rapid"
 )
@@ -30,16 +39,34 @@ type mVersion struct {
 }
 
 type mSecret struct {
-	id       string
-	versions []*mVersion // index n-1
-	current  int
+	id        string
+	versions  []*mVersion // index n-1
+	current   int
+	pending   int
+	previous  int
+	prevUntil time.Time
+	grace     time.Duration
+	aliases   map[string]time.Time // old name -> until
+}
+
+// mTrashed is a secret in the trash.
+type mTrashed struct {
+	ms      *mSecret
+	name    string
+	purgeAt time.Time
 }
 
 type machine struct {
 	ctx     context.Context
 	svc     *secrets.Service
 	project string
+	now     time.Time
 	byName  map[string]*mSecret
+	trash   map[string]*mTrashed // by secret ID
+	purged  []string             // IDs purged
+	// tombs are the freed names whose tombstone says where their secret
+	// went: name -> secret ID.
+	tombs   map[string]string
 	keys    map[string]string // key ID -> key string, live keys
 	revoked []string          // revoked key strings
 	stats   *Stats
@@ -48,9 +75,9 @@ type machine struct {
 
 var names = []string{"openai", "stripe", "db-main", "Slack_bot"}
 
-// Run runs rapid checks of the Service over stores from newStore (one fresh
-// store per sequence) and returns what it ran.
-func Run(t *testing.T, newStore func(t *testing.T) secrets.Store) *Stats {
+// Run runs rapid checks of the Service over drivers from newDriver (one
+// fresh driver per sequence) and returns what it ran.
+func Run(t *testing.T, newDriver func(t *testing.T) kv.Driver) *Stats {
 	st := &Stats{}
 	rapid.Check(t, func(rt *rapid.T) {
 		kek := make([]byte, 32)
@@ -60,20 +87,29 @@ func Run(t *testing.T, newStore func(t *testing.T) secrets.Store) *Stats {
 			rt.Fatal(err)
 		}
 		m := &machine{
-			ctx: context.Background(), project: "model",
-			svc:    secrets.NewService(newStore(t), w, secrets.Options{MaxAttempts: 5}),
+			ctx: context.Background(), project: "model", now: time.Date(2026, 7, 1, 12, 0, 0, 0, time.UTC),
 			byName: map[string]*mSecret{}, keys: map[string]string{}, stats: st,
+			trash: map[string]*mTrashed{}, tombs: map[string]string{},
 		}
+		m.svc = secrets.NewService(newDriver(t), w, secrets.Options{MaxAttempts: 5, Now: func() time.Time { return m.now }})
 		st.Sequences.Add(1)
 		rt.Repeat(map[string]func(*rapid.T){
 			"":        m.check,
 			"create":  m.create,
-			"rotate":  m.rotate,
+			"rotate":  func(t *rapid.T) { m.rotate(t, false) },
+			"stage":   func(t *rapid.T) { m.rotate(t, true) },
+			"promote": func(t *rapid.T) { m.setState(t, secrets.ActionPromote) },
 			"rename":  m.rename,
 			"enable":  func(t *rapid.T) { m.setState(t, secrets.ActionEnable) },
 			"disable": func(t *rapid.T) { m.setState(t, secrets.ActionDisable) },
 			"destroy": func(t *rapid.T) { m.setState(t, secrets.ActionDestroy) },
-			"delete":  m.delete,
+			"delete":  func(t *rapid.T) { m.delete(t, false) },
+			"purgeat": func(t *rapid.T) { m.delete(t, true) },
+			"restore": m.restore,
+			"purge":   m.purge,
+			"sweep":   m.sweep,
+			"unalias": m.unalias,
+			"wait":    m.wait,
 			"key":     m.key,
 			"revoke":  m.revoke,
 		})
@@ -98,35 +134,81 @@ func wantCode(t *rapid.T, op string, err error, want secrets.Code) {
 	}
 }
 
+// holder returns the secret that holds name, as a name or a live alias.
+func (m *machine) holder(name string) (*mSecret, bool) {
+	if ms, ok := m.byName[name]; ok {
+		return ms, false
+	}
+	for _, ms := range m.byName {
+		if until, ok := ms.aliases[name]; ok && m.now.Before(until) {
+			return ms, true
+		}
+	}
+	return nil, false
+}
+
 func (m *machine) create(t *rapid.T) {
 	m.stats.Steps.Add(1)
 	name := rapid.SampledFrom(names).Draw(t, "name")
 	vals := m.values(t)
-	s, err := m.svc.CreateSecret(m.ctx, m.project, secrets.CreateSecretInput{Name: name, Values: vals})
-	if _, taken := m.byName[name]; taken {
+	grace := time.Duration(rapid.SampledFrom([]int{0, 60, 3600}).Draw(t, "grace")) * time.Second
+	s, err := m.svc.CreateSecret(m.ctx, m.project, secrets.CreateSecretInput{Name: name, Values: vals, PreviousGrace: &grace})
+	if h, _ := m.holder(name); h != nil {
 		wantCode(t, "create "+name, err, secrets.Conflict)
 		return
 	}
 	wantCode(t, "create "+name, err, "")
-	m.byName[name] = &mSecret{id: s.ID, versions: []*mVersion{{secrets.Enabled, vals}}, current: 1}
+	delete(m.tombs, name)
+	m.byName[name] = &mSecret{id: s.ID, versions: []*mVersion{{secrets.Enabled, vals}}, current: 1, grace: grace, aliases: map[string]time.Time{}}
 }
 
-func (m *machine) rotate(t *rapid.T) {
+// retire is the model of a version leaving ENABLED by a rotation, promote
+// or enable.
+func (m *machine) retire(ms *mSecret) {
+	if ms.current == 0 {
+		return
+	}
+	ms.versions[ms.current-1].state = secrets.Disabled
+	ms.previous, ms.prevUntil = ms.current, time.Time{}
+	if ms.grace > 0 {
+		ms.prevUntil = m.now.Add(ms.grace)
+	}
+}
+
+func (m *machine) rotate(t *rapid.T, staged bool) {
 	m.stats.Steps.Add(1)
 	name := rapid.SampledFrom(names).Draw(t, "name")
 	vals := m.values(t)
-	_, err := m.svc.UpdateSecret(m.ctx, m.project, name, secrets.UpdateSecretInput{Values: vals})
+	replace := rapid.Bool().Draw(t, "replace_pending")
+	in := secrets.UpdateSecretInput{Values: vals, ReplacePending: replace}
+	if staged {
+		in.Stage = secrets.Pending
+	}
+	_, err := m.svc.UpdateSecret(m.ctx, m.project, name, in)
+	op := fmt.Sprintf("rotate %s (staged %v, replace %v)", name, staged, replace)
 	ms, ok := m.byName[name]
-	if !ok {
-		wantCode(t, "rotate "+name, err, secrets.NotFound)
+	switch {
+	case !ok:
+		wantCode(t, op, err, secrets.NotFound)
+		return
+	case ms.pending != 0 && !replace:
+		wantCode(t, op, err, secrets.Conflict)
 		return
 	}
-	wantCode(t, "rotate "+name, err, "")
-	if ms.current != 0 {
-		ms.versions[ms.current-1].state = secrets.Disabled
+	wantCode(t, op, err, "")
+	if ms.pending != 0 {
+		ms.versions[ms.pending-1].state = secrets.Disabled
+		ms.pending = 0
 	}
+	n := len(ms.versions) + 1
+	if staged {
+		ms.versions = append(ms.versions, &mVersion{secrets.Pending, vals})
+		ms.pending = n
+		return
+	}
+	m.retire(ms)
 	ms.versions = append(ms.versions, &mVersion{secrets.Enabled, vals})
-	ms.current = len(ms.versions)
+	ms.current = n
 }
 
 func (m *machine) rename(t *rapid.T) {
@@ -135,18 +217,47 @@ func (m *machine) rename(t *rapid.T) {
 	to := rapid.SampledFrom(names).Draw(t, "to")
 	_, err := m.svc.UpdateSecret(m.ctx, m.project, from, secrets.UpdateSecretInput{Name: &to})
 	ms, ok := m.byName[from]
+	h, _ := m.holder(to)
 	switch {
 	case !ok:
 		wantCode(t, "rename "+from, err, secrets.NotFound)
 	case from == to:
 		wantCode(t, "rename to itself", err, "")
-	case m.byName[to] != nil:
+	case h != nil && h != ms:
 		wantCode(t, "rename into taken "+to, err, secrets.Conflict)
 	default:
 		wantCode(t, "rename "+from+" to "+to, err, "")
 		delete(m.byName, from)
+		delete(ms.aliases, to)
+		delete(m.tombs, to)
+		ms.aliases[from] = m.now.Add(secrets.DefaultAliasTTL)
 		m.byName[to] = ms
 	}
+}
+
+func (m *machine) unalias(t *rapid.T) {
+	m.stats.Steps.Add(1)
+	name := rapid.SampledFrom(names).Draw(t, "name")
+	alias := rapid.SampledFrom(names).Draw(t, "alias")
+	_, err := m.svc.DeleteAlias(m.ctx, m.project, name, alias)
+	ms, ok := m.byName[name]
+	if !ok {
+		wantCode(t, "unalias on "+name, err, secrets.NotFound)
+		return
+	}
+	if until, live := ms.aliases[alias]; !live || !m.now.Before(until) {
+		wantCode(t, "unalias "+alias+" of "+name, err, secrets.NotFound)
+		return
+	}
+	wantCode(t, "unalias "+alias+" of "+name, err, "")
+	delete(ms.aliases, alias)
+}
+
+// wait moves the clock on: graces and aliases end.
+func (m *machine) wait(t *rapid.T) {
+	m.stats.Steps.Add(1)
+	d := time.Duration(rapid.SampledFrom([]int{1, 61, 3601, 8 * 24 * 3600}).Draw(t, "seconds")) * time.Second
+	m.now = m.now.Add(d)
 }
 
 func (m *machine) setState(t *rapid.T, action string) {
@@ -164,43 +275,152 @@ func (m *machine) setState(t *rapid.T, action string) {
 		return
 	}
 	mv := ms.versions[n-1]
-	target := map[string]secrets.State{secrets.ActionEnable: secrets.Enabled, secrets.ActionDisable: secrets.Disabled, secrets.ActionDestroy: secrets.Destroyed}[action]
-	if mv.state == target {
+	target := map[string]secrets.State{secrets.ActionEnable: secrets.Enabled, secrets.ActionPromote: secrets.Enabled,
+		secrets.ActionDisable: secrets.Disabled, secrets.ActionDestroy: secrets.Destroyed}[action]
+	switch {
+	case mv.state == target:
 		wantCode(t, op+" (no-op)", err, "")
 		return
-	}
-	if mv.state == secrets.Destroyed {
+	case mv.state == secrets.Destroyed:
 		wantCode(t, op+" out of DESTROYED", err, secrets.Conflict)
+		return
+	case action == secrets.ActionPromote && mv.state != secrets.Pending:
+		wantCode(t, op+" of a version not PENDING", err, secrets.Conflict)
 		return
 	}
 	wantCode(t, op, err, "")
 	if v.State != target {
 		t.Fatalf("%s: returned state %s", op, v.State)
 	}
-	if target == secrets.Enabled {
-		if ms.current != 0 {
-			ms.versions[ms.current-1].state = secrets.Disabled
-		}
+	if mv.state == secrets.Pending {
+		ms.pending = 0
+	}
+	switch {
+	case target == secrets.Enabled:
+		m.retire(ms)
 		ms.current = n
-	} else if ms.current == n {
+	case ms.current == n:
 		ms.current = 0
 	}
 	mv.state = target
 	if target == secrets.Destroyed {
 		mv.values = nil
+		if ms.previous == n {
+			ms.previous, ms.prevUntil = 0, time.Time{}
+		}
 	}
 }
 
-func (m *machine) delete(t *rapid.T) {
+// delete moves a secret to the trash (or, with purge, purges it at once):
+// its name and live aliases are free, with tombstones.
+func (m *machine) delete(t *rapid.T, purge bool) {
 	m.stats.Steps.Add(1)
 	name := rapid.SampledFrom(names).Draw(t, "name")
-	err := m.svc.DeleteSecret(m.ctx, m.project, name, nil)
-	if _, ok := m.byName[name]; !ok {
+	err := m.svc.DeleteSecretWith(m.ctx, m.project, name, secrets.DeleteOptions{Purge: purge})
+	ms, ok := m.byName[name]
+	if !ok {
 		wantCode(t, "delete "+name, err, secrets.NotFound)
 		return
 	}
-	wantCode(t, "delete "+name, err, "")
+	wantCode(t, fmt.Sprintf("delete %s (purge %v)", name, purge), err, "")
 	delete(m.byName, name)
+	if purge {
+		m.purged = append(m.purged, ms.id)
+		return
+	}
+	m.tombs[name] = ms.id
+	for alias, until := range ms.aliases {
+		if m.now.Before(until) {
+			m.tombs[alias] = ms.id
+		}
+	}
+	ms.aliases = map[string]time.Time{}
+	m.trash[ms.id] = &mTrashed{ms: ms, name: name, purgeAt: m.now.Add(secrets.DefaultTrashRetention)}
+}
+
+// someID draws a trashed, purged or unknown secret ID.
+func (m *machine) someID(t *rapid.T) string {
+	ids := []string{"sec_01HZY3Q7K8V2N4M6P8R0S2T4W6"}
+	for id := range m.trash {
+		ids = append(ids, id)
+	}
+	ids = append(ids, m.purged...)
+	sort.Strings(ids)
+	return rapid.SampledFrom(ids).Draw(t, "id")
+}
+
+func (m *machine) dropTrash(id string) {
+	delete(m.trash, id)
+	for name, of := range m.tombs {
+		if of == id {
+			delete(m.tombs, name)
+		}
+	}
+}
+
+func (m *machine) restore(t *rapid.T) {
+	m.stats.Steps.Add(1)
+	id := m.someID(t)
+	name := rapid.SampledFrom(append([]string{""}, names...)).Draw(t, "as")
+	s, err := m.svc.RestoreSecret(m.ctx, m.project, id, name)
+	op := fmt.Sprintf("restore %s as %q", id, name)
+	tr, ok := m.trash[id]
+	if !ok {
+		wantCode(t, op, err, secrets.NotFound)
+		return
+	}
+	target := name
+	if target == "" {
+		target = tr.name
+	}
+	if h, _ := m.holder(target); h != nil {
+		wantCode(t, op+" into a taken name", err, secrets.Conflict)
+		return
+	}
+	wantCode(t, op, err, "")
+	if s.ID != id || s.Name != target {
+		t.Fatalf("%s: restored %s as %s", op, s.ID, s.Name)
+	}
+	m.dropTrash(id)
+	delete(m.tombs, target)
+	m.byName[target] = tr.ms
+}
+
+func (m *machine) purge(t *rapid.T) {
+	m.stats.Steps.Add(1)
+	id := m.someID(t)
+	err := m.svc.PurgeTrash(m.ctx, m.project, id)
+	if _, ok := m.trash[id]; !ok {
+		wantCode(t, "purge "+id, err, secrets.NotFound)
+		return
+	}
+	wantCode(t, "purge "+id, err, "")
+	m.dropTrash(id)
+	m.purged = append(m.purged, id)
+}
+
+// sweep runs the Sweep until it has nothing left to do: the trash whose
+// retention ended is purged.
+func (m *machine) sweep(t *rapid.T) {
+	m.stats.Steps.Add(1)
+	for i := 0; ; i++ {
+		rep, err := m.svc.Sweep(m.ctx, m.now)
+		if err != nil {
+			t.Fatalf("sweep: %v", err)
+		}
+		if rep.Purged == 0 {
+			break
+		}
+		if i > len(m.trash)+1 {
+			t.Fatalf("sweep keeps purging: %+v", rep)
+		}
+	}
+	for id, tr := range m.trash {
+		if !m.now.Before(tr.purgeAt) {
+			m.dropTrash(id)
+			m.purged = append(m.purged, id)
+		}
+	}
 }
 
 func (m *machine) key(t *rapid.T) {
@@ -228,6 +448,26 @@ func (m *machine) revoke(t *rapid.T) {
 	delete(m.keys, id)
 }
 
+// expect is the version a selector reads in the model (0: none).
+func (m *machine) expect(ms *mSecret, sel secrets.Selector) int {
+	graced := ms.previous != 0 && m.now.Before(ms.prevUntil)
+	switch sel.Kind {
+	case secrets.SelectCurrent:
+		return ms.current
+	case secrets.SelectPending:
+		return ms.pending
+	case secrets.SelectPrevious:
+		if graced {
+			return ms.previous
+		}
+		return 0
+	}
+	if n := sel.Number; n != 0 && (n == ms.current || n == ms.pending || (n == ms.previous && graced)) {
+		return n
+	}
+	return 0
+}
+
 // check compares everything observable with the model.
 func (m *machine) check(t *rapid.T) {
 	ctx := m.ctx
@@ -246,14 +486,45 @@ func (m *machine) check(t *rapid.T) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("list = %v, model has %v", got, want)
 	}
-	var reveal []string
+	trash, more, err := m.svc.ListTrash(ctx, m.project, "", 1000)
+	if err != nil || more {
+		t.Fatalf("trash: %v (more=%v)", err, more)
+	}
+	got, want = nil, nil
+	for _, ts := range trash {
+		got = append(got, ts.Secret.ID)
+		if tr := m.trash[ts.Secret.ID]; tr == nil || ts.Secret.Name != tr.name || !ts.PurgeAt.Equal(tr.purgeAt) {
+			t.Fatalf("trash holds %s as %q until %v; model %+v", ts.Secret.ID, ts.Secret.Name, ts.PurgeAt, tr)
+		}
+	}
+	for id := range m.trash {
+		want = append(want, id)
+	}
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Fatalf("trash = %v, model has %v", got, want)
+	}
+	for id := range m.trash {
+		if _, err := m.svc.GetSecret(ctx, m.project, id); secrets.ErrorCode(err) != secrets.NotFound || !strings.Contains(secrets.ErrorMessage(err), "trash") {
+			t.Fatalf("get of trashed %s: %v", id, err)
+		}
+	}
+	for _, id := range m.purged {
+		if _, _, err := m.svc.ListVersions(ctx, m.project, id, 0, 10); secrets.ErrorCode(err) != secrets.NotFound {
+			t.Fatalf("versions of purged %s: %v", id, err)
+		}
+	}
+	var wants []secrets.Want
+	for _, name := range names { // every name: held, an alias, a tombstone or free
+		wants = append(wants, secrets.Want{Name: name})
+	}
 	for name, ms := range m.byName {
 		s, err := m.svc.GetSecret(ctx, m.project, name)
 		if err != nil {
 			t.Fatalf("get %s: %v", name, err)
 		}
-		if s.ID != ms.id || s.CurrentVersion != ms.current || s.LatestVersion != len(ms.versions) {
-			t.Fatalf("get %s: id %s current %d latest %d; model %s %d %d", name, s.ID, s.CurrentVersion, s.LatestVersion, ms.id, ms.current, len(ms.versions))
+		if s.ID != ms.id || s.CurrentVersion != ms.current || s.PendingVersion != ms.pending || s.LatestVersion != len(ms.versions) {
+			t.Fatalf("get %s: id %s current %d pending %d latest %d; model %s %d %d %d", name, s.ID, s.CurrentVersion, s.PendingVersion, s.LatestVersion, ms.id, ms.current, ms.pending, len(ms.versions))
 		}
 		vs, _, err := m.svc.ListVersions(ctx, m.project, name, 0, 1000)
 		if err != nil {
@@ -262,43 +533,66 @@ func (m *machine) check(t *rapid.T) {
 		if len(vs) != len(ms.versions) {
 			t.Fatalf("versions %s: %d, model %d", name, len(vs), len(ms.versions))
 		}
-		enabled := 0
+		enabled, pending := 0, 0
 		for i, v := range vs {
 			n := len(ms.versions) - i
 			mv := ms.versions[n-1]
 			if v.Number != n || v.State != mv.state {
 				t.Fatalf("%s version %d: number %d state %s; model %s", name, n, v.Number, v.State, mv.state)
 			}
-			if v.State == secrets.Enabled {
+			switch v.State {
+			case secrets.Enabled:
 				enabled++
+			case secrets.Pending:
+				pending++
 			}
 		}
-		if enabled > 1 {
-			t.Fatalf("%s: %d ENABLED versions", name, enabled)
+		if enabled > 1 || pending > 1 {
+			t.Fatalf("%s: %d ENABLED and %d PENDING versions", name, enabled, pending)
 		}
-		reveal = append(reveal, name)
+		wants = append(wants, secrets.Want{Name: name}, secrets.Want{Name: name, Sel: secrets.Selector{Kind: secrets.SelectPending}},
+			secrets.Want{Name: name, Sel: secrets.Selector{Kind: secrets.SelectPrevious}})
+		for n := 1; n <= len(ms.versions)+1; n++ {
+			wants = append(wants, secrets.Want{Name: name, Sel: secrets.Selector{Kind: secrets.SelectNumber, Number: n}})
+		}
+		for alias := range ms.aliases {
+			wants = append(wants, secrets.Want{Name: alias})
+		}
 	}
-	reveal = append(reveal, "never-created")
-	rv, err := m.svc.Reveal(ctx, m.project, reveal)
+	wants = append(wants, secrets.Want{Name: "never-created"})
+	rv, err := m.svc.RevealAll(ctx, m.project, wants, nil)
 	if err != nil {
 		t.Fatalf("reveal: %v", err)
 	}
-	if _, ok := rv["never-created"]; ok {
-		t.Fatal("reveal found a secret that does not exist")
-	}
-	for name, ms := range m.byName {
-		r := rv[name]
-		if r == nil {
-			t.Fatalf("reveal %s: missing", name)
-		}
-		if ms.current == 0 {
-			if r.Version != nil {
-				t.Fatalf("reveal %s: version %d, model has none ENABLED", name, r.Version.Number)
+	for _, w := range wants {
+		r := rv[w]
+		ms, _ := m.holder(w.Name)
+		if id, ok := m.tombs[w.Name]; ok && ms == nil {
+			// A store may drop an expired tombstone any time: then the
+			// name is simply unknown.
+			if r != nil && (r.Secret.ID != id || r.Version != nil || !strings.Contains(r.Problem, "trash")) {
+				t.Fatalf("reveal %s, the name of trashed %s: %+v", w.Name, id, r)
 			}
 			continue
 		}
-		if r.Version == nil || r.Version.Number != ms.current || !mapsEqual(r.Values, ms.versions[ms.current-1].values) {
-			t.Fatalf("reveal %s: does not match model version %d", name, ms.current)
+		if ms == nil {
+			if r != nil {
+				t.Fatalf("reveal %s found secret %s, which the model does not hold under that name", w.Name, r.Secret.ID)
+			}
+			continue
+		}
+		if r == nil || r.Secret.ID != ms.id {
+			t.Fatalf("reveal %s@%s: missing or another secret", w.Name, w.Sel)
+		}
+		n := m.expect(ms, w.Sel)
+		if n == 0 {
+			if r.Version != nil || r.Problem == "" {
+				t.Fatalf("reveal %s@%s: version %v (problem %q), model has none", w.Name, w.Sel, r.Version, r.Problem)
+			}
+			continue
+		}
+		if r.Version == nil || r.Version.Number != n || !mapsEqual(r.Values, ms.versions[n-1].values) {
+			t.Fatalf("reveal %s@%s: does not match model version %d (%q)", w.Name, w.Sel, n, r.Problem)
 		}
 	}
 	for id, key := range m.keys {

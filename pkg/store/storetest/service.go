@@ -4,73 +4,137 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"io"
+	"log/slog"
 	"maps"
 	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/mobius-secrets/mobius/pkg/keys/local"
+	"github.com/mobius-secrets/mobius/pkg/kv"
 	"github.com/mobius-secrets/mobius/pkg/secrets"
 )
 
-// ServiceCase is one named check of the domain rules over a store.
-type ServiceCase struct {
+func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// Case is one named check of the domain over a store.
+type Case struct {
 	Name string
-	Func func(t *testing.T, e *ServiceEnv)
+	Func func(t *testing.T, e *Env)
 }
 
-// ServiceEnv is what a ServiceCase works with: a Service over a fresh store
-// and a local key wrapper with a random key.
-type ServiceEnv struct {
+// Env is what a Case works with: a Service over a fresh store driver and a
+// local key wrapper with a random key.
+type Env struct {
 	T       *testing.T
 	Ctx     context.Context
-	Store   secrets.Store
+	KV      kv.Driver
+	Keys    secrets.KeyWrapper
 	Svc     *secrets.Service
 	Project string
+	// NewDriver makes another fresh driver of the kind under test, for
+	// cases that need several stores.
+	NewDriver func(t *testing.T) kv.Driver
 }
 
-// ServiceCases are the cases RunService runs, in order.
-var ServiceCases = []ServiceCase{
+// newDriver returns a fresh driver of the kind under test.
+func (e *Env) newDriver(t *testing.T) kv.Driver {
+	t.Helper()
+	if e.NewDriver == nil {
+		t.Fatal("storetest: this Env was not made by Run, and cannot make another driver")
+	}
+	return e.NewDriver(t)
+}
+
+// Cases are the cases Run runs, in order. Add a case here to hold every
+// backend to it.
+var Cases = []Case{
 	{"CreateAndReveal", testSvcCreateAndReveal},
 	{"CreateTakenName", testSvcCreateTaken},
 	{"RotateMovesEnabledToDisabled", testSvcRotate},
 	{"EnableDisableDestroy", testSvcVersionActions},
 	{"RenameKeepsValues", testSvcRename},
+	{"RenameAndRotate", testRenameAndRotate},
 	{"DeleteFreesName", testSvcDelete},
 	{"IfRevision", testSvcIfRevision},
+	{"ListPrefixAfterLimit", testListPrefixAfterLimit},
+	{"ListPageWalk", testListPageWalk},
+	{"ListByteOrder", testListByteOrder},
+	{"ListDefaultLimit", testListDefaultLimit},
+	{"ListVersionsPaging", testListVersionsPaging},
+	{"VersionsBeyondTheList", testVersionNumbers},
+	{"ProjectsAreIsolated", testProjectsIsolated},
+	{"AuditSurvivesDelete", testAuditSurvivesDelete},
+	{"AuditPaging", testAuditPaging},
+	{"CancelledContextIsUnavailable", testCancelledContext},
+	{"DamagedRecordIsRefused", testDamagedRecord},
+	{"MisplacedRecordIsRefused", testMisplacedRecord},
+	{"APIKeysOldestFirst", testAPIKeysOldestFirst},
+	{"APIKeyRevoke", testAPIKeyRevoke},
 	{"ConcurrentRotations", testSvcConcurrentRotations},
 	{"ConcurrentCreates", testSvcConcurrentCreates},
 	{"APIKeyLastUsed", testSvcAPIKeyLastUsed},
 	{"RevokeDuringAuthentication", testSvcRevokeDuringAuth},
+	{"KeyCheck", testKeyCheck},
+	{"KeyCheckDataWithoutCheck", testKeyCheckDataWithoutCheck},
+	{"ServiceKeys", testServiceKeys},
+	{"GrantMintAndVerify", testGrantMintAndVerify},
+	{"GrantMintRefusals", testGrantMintRefusals},
+	{"GrantLifetime", testGrantLifetime},
+	{"GrantBindsIDs", testGrantBindsIDs},
+	{"StagedRotation", testStagedRotation},
+	{"GraceAndPins", testGraceAndPins},
+	{"Consumers", testConsumers},
+	{"ReferenceCheck", testReferenceCheck},
+	{"Labels", testLabels},
+	{"LabelFilterIsBounded", testLabelFilterIsBounded},
+	{"PagesBoundedByBytes", testPagesBoundedByBytes},
+	{"Expiry", testExpiry},
+	{"EventPerChange", testEventPerChange},
+	{"EventPaging", testEventPaging},
+	{"EventCommitDeadline", testEventCommitDeadline},
+	{"EventWait", testEventWait},
+	{"EventsUnderFaults", testEventsUnderFaults},
+	{"EventsUnderConcurrency", testEventsUnderConcurrency},
+	{"TrashRestore", testTrashRestore},
+	{"DeleteWithPurge", testDeleteWithPurge},
+	{"TrashRetention", testTrashRetention},
+	{"RemindersOnce", testRemindersOnce},
+	{"SweepExpired", testSweepExpired},
 }
 
-// RunService runs every ServiceCase as a subtest, each on a fresh store.
-func RunService(t *testing.T, newStore func(t *testing.T) secrets.Store) {
+// Run runs every Case as a subtest, each on a fresh driver.
+func Run(t *testing.T, newDriver func(t *testing.T) kv.Driver) {
 	t.Helper()
-	for _, c := range ServiceCases {
+	for _, c := range Cases {
 		t.Run(c.Name, func(t *testing.T) {
-			c.Func(t, NewServiceEnv(t, newStore(t)))
+			env := NewEnv(t, newDriver(t))
+			env.NewDriver = newDriver
+			c.Func(t, env)
 		})
 	}
 }
 
-// NewServiceEnv returns a Service over store with a fresh random local key.
-func NewServiceEnv(t *testing.T, store secrets.Store) *ServiceEnv {
+// NewEnv returns a Service over d with a fresh random local key.
+func NewEnv(t *testing.T, d kv.Driver) *Env {
 	kek := make([]byte, 32)
 	rand.Read(kek)
 	w, err := local.New(kek)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &ServiceEnv{T: t, Ctx: context.Background(), Store: store, Project: "acme",
-		Svc: secrets.NewService(store, w, secrets.Options{})}
+	return &Env{T: t, Ctx: context.Background(), KV: d, Keys: w, Project: "acme",
+		Svc: secrets.NewService(d, w, secrets.Options{Logger: quietLogger()})}
 }
 
 // Reveal returns the values of name's ENABLED version (nil if none) and the
 // version's number (0 if none), failing the test if the secret is absent.
-func (e *ServiceEnv) Reveal(name string) (map[string]string, int) {
+func (e *Env) Reveal(name string) (map[string]string, int) {
 	e.T.Helper()
-	out, err := e.Svc.Reveal(e.Ctx, e.Project, []string{name})
+	out, err := e.Svc.Reveal(e.Ctx, e.Project, []string{name}, nil)
 	if err != nil {
 		e.T.Fatalf("Reveal %s: %v", name, err)
 	}
@@ -87,7 +151,7 @@ func (e *ServiceEnv) Reveal(name string) (map[string]string, int) {
 // Check verifies the invariants of a secret: versions 1..latest all exist,
 // at most one is ENABLED, and it is the secret's current version. It returns
 // the versions, oldest first.
-func (e *ServiceEnv) Check(name string) (*secrets.Secret, []*secrets.Version) {
+func (e *Env) Check(name string) (*secrets.Secret, []*secrets.Version) {
 	e.T.Helper()
 	sec, err := e.Svc.GetSecret(e.Ctx, e.Project, name)
 	if err != nil {
@@ -120,7 +184,7 @@ func (e *ServiceEnv) Check(name string) (*secrets.Secret, []*secrets.Version) {
 	return sec, oldest
 }
 
-func (e *ServiceEnv) states(name string) string {
+func (e *Env) states(name string) string {
 	e.T.Helper()
 	_, vs := e.Check(name)
 	s := ""
@@ -130,12 +194,12 @@ func (e *ServiceEnv) states(name string) string {
 	return s
 }
 
-func (e *ServiceEnv) action(name string, n int, action string) (*secrets.Version, error) {
+func (e *Env) action(name string, n int, action string) (*secrets.Version, error) {
 	v, _, err := e.Svc.ChangeVersionState(e.Ctx, e.Project, name, strconv.Itoa(n), action, nil)
 	return v, err
 }
 
-func (e *ServiceEnv) rotate(name string, values map[string]string) *secrets.Secret {
+func (e *Env) rotate(name string, values map[string]string) *secrets.Secret {
 	e.T.Helper()
 	s, err := e.Svc.UpdateSecret(e.Ctx, e.Project, name, secrets.UpdateSecretInput{Values: values})
 	if err != nil {
@@ -152,7 +216,7 @@ func wantValues(t *testing.T, what string, got, want map[string]string) {
 	}
 }
 
-func testSvcCreateAndReveal(t *testing.T, e *ServiceEnv) {
+func testSvcCreateAndReveal(t *testing.T, e *Env) {
 	vals := map[string]string{"user": "admin", "password": "hunter2"}
 	s, err := e.Svc.CreateSecret(e.Ctx, e.Project, secrets.CreateSecretInput{Name: "db", Description: "main database", Values: vals})
 	WantCode(t, "CreateSecret", err, "")
@@ -175,19 +239,19 @@ func testSvcCreateAndReveal(t *testing.T, e *ServiceEnv) {
 	if st := e.states("db"); st != "EN" {
 		t.Fatalf("states %s", st)
 	}
-	out, err := e.Svc.Reveal(e.Ctx, e.Project, []string{"db", "absent"})
+	out, err := e.Svc.Reveal(e.Ctx, e.Project, []string{"db", "absent"}, nil)
 	WantCode(t, "Reveal with an absent name", err, "")
 	if _, ok := out["absent"]; ok || len(out) != 1 {
 		t.Fatalf("Reveal of an absent name: %d entries", len(out))
 	}
-	out, err = e.Svc.Reveal(e.Ctx, "other-project", []string{"db"})
+	out, err = e.Svc.Reveal(e.Ctx, "other-project", []string{"db"}, nil)
 	WantCode(t, "Reveal from another project", err, "")
 	if len(out) != 0 {
 		t.Fatal("Reveal from another project found the secret")
 	}
 }
 
-func testSvcCreateTaken(t *testing.T, e *ServiceEnv) {
+func testSvcCreateTaken(t *testing.T, e *Env) {
 	first := map[string]string{"k": "first"}
 	if _, err := e.Svc.CreateSecret(e.Ctx, e.Project, secrets.CreateSecretInput{Name: "taken", Values: first}); err != nil {
 		t.Fatal(err)
@@ -201,7 +265,7 @@ func testSvcCreateTaken(t *testing.T, e *ServiceEnv) {
 	}
 }
 
-func testSvcRotate(t *testing.T, e *ServiceEnv) {
+func testSvcRotate(t *testing.T, e *Env) {
 	if _, err := e.Svc.CreateSecret(e.Ctx, e.Project, secrets.CreateSecretInput{Name: "api", Values: map[string]string{"token": "v1"}}); err != nil {
 		t.Fatal(err)
 	}
@@ -222,7 +286,7 @@ func testSvcRotate(t *testing.T, e *ServiceEnv) {
 	}
 }
 
-func testSvcVersionActions(t *testing.T, e *ServiceEnv) {
+func testSvcVersionActions(t *testing.T, e *Env) {
 	v := func(i int) map[string]string { return map[string]string{"k": fmt.Sprintf("value-%d", i)} }
 	if _, err := e.Svc.CreateSecret(e.Ctx, e.Project, secrets.CreateSecretInput{Name: "s", Values: v(1)}); err != nil {
 		t.Fatal(err)
@@ -269,11 +333,14 @@ func testSvcVersionActions(t *testing.T, e *ServiceEnv) {
 		}
 	}
 	for _, n := range []int{2, 3} {
-		if _, err := e.Store.GetVersion(e.Ctx, e.Project, e.secretID("s"), n); err != nil {
+		if _, _, err := e.Svc.GetVersion(e.Ctx, e.Project, "s", fmt.Sprint(n)); err != nil {
 			t.Fatalf("DESTROYED version %d: %v", n, err)
 		} else if ct := e.ciphertext("s", n); ct != nil {
 			t.Fatalf("DESTROYED version %d keeps %d bytes of ciphertext", n, len(ct))
 		}
+	}
+	if ct := e.ciphertext("s", 1); len(ct) == 0 {
+		t.Fatal("a DISABLED version lost its ciphertext")
 	}
 	e.rotate("s", v(4))
 	if st := e.states("s"); st != "DIDEDEEN" {
@@ -281,7 +348,7 @@ func testSvcVersionActions(t *testing.T, e *ServiceEnv) {
 	}
 }
 
-func (e *ServiceEnv) secretID(name string) string {
+func (e *Env) secretID(name string) string {
 	e.T.Helper()
 	s, err := e.Svc.GetSecret(e.Ctx, e.Project, name)
 	if err != nil {
@@ -290,16 +357,31 @@ func (e *ServiceEnv) secretID(name string) string {
 	return s.ID
 }
 
-func (e *ServiceEnv) ciphertext(name string, n int) []byte {
+// ciphertext returns what the store holds as version n's ciphertext (nil
+// if nothing).
+func (e *Env) ciphertext(name string, n int) []byte {
 	e.T.Helper()
-	v, err := e.Store.GetVersion(e.Ctx, e.Project, e.secretID(name), n)
+	items, err := e.KV.Get(e.Ctx, secrets.CiphertextItemKey(e.Project, e.secretID(name), n))
 	if err != nil {
 		e.T.Fatal(err)
 	}
-	return v.Ciphertext
+	if len(items) == 0 {
+		return nil
+	}
+	return items[0].Value
 }
 
-func testSvcRename(t *testing.T, e *ServiceEnv) {
+// partitionItems returns every item the store holds under partition.
+func (e *Env) partitionItems(partition string) []kv.Item {
+	e.T.Helper()
+	items, err := e.KV.Query(e.Ctx, kv.Query{Partition: partition, Limit: 10000})
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	return items
+}
+
+func testSvcRename(t *testing.T, e *Env) {
 	vals := map[string]string{"k": "renamed-value"}
 	created, err := e.Svc.CreateSecret(e.Ctx, e.Project, secrets.CreateSecretInput{Name: "before", Values: vals})
 	if err != nil {
@@ -316,9 +398,19 @@ func testSvcRename(t *testing.T, e *ServiceEnv) {
 	}
 	got, _ := e.Reveal("after")
 	wantValues(t, "Reveal by the new name", got, vals)
-	out, _ := e.Svc.Reveal(e.Ctx, e.Project, []string{"before"})
-	if len(out) != 0 {
-		t.Fatal("the old name still resolves")
+	// The old name is an alias: references to it still resolve, the API
+	// does not serve it, and nobody else may take it until it ends.
+	out, _ := e.Svc.Reveal(e.Ctx, e.Project, []string{"before"}, nil)
+	if r := out["before"]; r == nil || r.Secret.ID != created.ID || r.Alias != "before" {
+		t.Fatal("the old name does not resolve as an alias")
+	}
+	wantValues(t, "Reveal by the old name", out["before"].Values, vals)
+	_, err = e.Svc.GetSecret(e.Ctx, e.Project, "before")
+	WantCode(t, "GetSecret by the old name", err, secrets.NotFound)
+	_, err = e.Svc.CreateSecret(e.Ctx, e.Project, secrets.CreateSecretInput{Name: "before", Values: vals})
+	WantCode(t, "create with an alias's name", err, secrets.Conflict)
+	if !strings.Contains(secrets.ErrorMessage(err), "alias") {
+		t.Fatalf("the Conflict does not say why: %v", err)
 	}
 	taken := "other"
 	_, err = e.Svc.UpdateSecret(e.Ctx, e.Project, "after", secrets.UpdateSecretInput{Name: &taken, Values: map[string]string{"k": "x"}})
@@ -326,12 +418,32 @@ func testSvcRename(t *testing.T, e *ServiceEnv) {
 	if st := e.states("after"); st != "EN" {
 		t.Fatalf("a refused rename with values wrote a version: %s", st)
 	}
+	if _, err := e.Svc.DeleteAlias(e.Ctx, e.Project, "after", "before"); err != nil {
+		t.Fatal(err)
+	}
+	if out, _ := e.Svc.Reveal(e.Ctx, e.Project, []string{"before"}, nil); len(out) != 0 {
+		t.Fatal("an ended alias still resolves")
+	}
 	if _, err := e.Svc.CreateSecret(e.Ctx, e.Project, secrets.CreateSecretInput{Name: "before", Values: vals}); err != nil {
 		t.Fatalf("create with the freed name: %v", err)
 	}
+	// With no alias time, a rename frees the old name at once.
+	none := time.Duration(0)
+	if _, err := e.Svc.UpdateSecret(e.Ctx, e.Project, "other", secrets.UpdateSecretInput{AliasTTL: &none}); err != nil {
+		t.Fatal(err)
+	}
+	third := "third"
+	if _, err := e.Svc.UpdateSecret(e.Ctx, e.Project, "other", secrets.UpdateSecretInput{Name: &third}); err != nil {
+		t.Fatal(err)
+	}
+	if out, _ := e.Svc.Reveal(e.Ctx, e.Project, []string{"other"}, nil); len(out) != 0 {
+		t.Fatal("a rename without alias time left an alias")
+	}
 }
 
-func testSvcDelete(t *testing.T, e *ServiceEnv) {
+// testSvcDelete: a delete moves the secret to the trash and frees its name
+// at once; a purge erases its versions.
+func testSvcDelete(t *testing.T, e *Env) {
 	first, err := e.Svc.CreateSecret(e.Ctx, e.Project, secrets.CreateSecretInput{Name: "gone", Values: map[string]string{"k": "one"}})
 	if err != nil {
 		t.Fatal(err)
@@ -340,13 +452,12 @@ func testSvcDelete(t *testing.T, e *ServiceEnv) {
 	WantCode(t, "DeleteSecret", e.Svc.DeleteSecret(e.Ctx, e.Project, "gone", nil), "")
 	_, err = e.Svc.GetSecret(e.Ctx, e.Project, first.ID)
 	WantCode(t, "GetSecret after delete", err, secrets.NotFound)
-	for n := 1; n <= 2; n++ {
-		_, err = e.Store.GetVersion(e.Ctx, e.Project, first.ID, n)
-		WantCode(t, fmt.Sprintf("version %d after delete", n), err, secrets.NotFound)
+	if !strings.Contains(secrets.ErrorMessage(err), "trash") {
+		t.Fatalf("the NotFound of a trashed secret does not say where it is: %v", err)
 	}
-	out, _ := e.Svc.Reveal(e.Ctx, e.Project, []string{"gone"})
-	if len(out) != 0 {
-		t.Fatal("a deleted secret still resolves")
+	out, _ := e.Svc.Reveal(e.Ctx, e.Project, []string{"gone"}, nil)
+	if r := out["gone"]; r != nil && (r.Version != nil || !strings.Contains(r.Problem, "trash")) {
+		t.Fatalf("a deleted secret still resolves: %+v", r)
 	}
 	WantCode(t, "DeleteSecret again", e.Svc.DeleteSecret(e.Ctx, e.Project, "gone", nil), secrets.NotFound)
 	again, err := e.Svc.CreateSecret(e.Ctx, e.Project, secrets.CreateSecretInput{Name: "gone", Values: map[string]string{"k": "three"}})
@@ -356,9 +467,15 @@ func testSvcDelete(t *testing.T, e *ServiceEnv) {
 	}
 	got, _ := e.Reveal("gone")
 	wantValues(t, "Reveal of the re-created secret", got, map[string]string{"k": "three"})
+	WantCode(t, "purge", e.Svc.PurgeTrash(e.Ctx, e.Project, first.ID), "")
+	if left := e.partitionItems(secrets.VersionItemKey(e.Project, first.ID, 1).Partition); len(left) != 0 {
+		t.Fatalf("%d items of the purged secret's versions remain", len(left))
+	}
+	got, _ = e.Reveal("gone")
+	wantValues(t, "Reveal of the re-created secret after the purge", got, map[string]string{"k": "three"})
 }
 
-func testSvcIfRevision(t *testing.T, e *ServiceEnv) {
+func testSvcIfRevision(t *testing.T, e *Env) {
 	s, err := e.Svc.CreateSecret(e.Ctx, e.Project, secrets.CreateSecretInput{Name: "etag", Values: map[string]string{"k": "v"}})
 	if err != nil {
 		t.Fatal(err)
@@ -380,7 +497,7 @@ func testSvcIfRevision(t *testing.T, e *ServiceEnv) {
 	}
 }
 
-func testSvcConcurrentRotations(t *testing.T, e *ServiceEnv) {
+func testSvcConcurrentRotations(t *testing.T, e *Env) {
 	const n = 64
 	if _, err := e.Svc.CreateSecret(e.Ctx, e.Project, secrets.CreateSecretInput{Name: "hot", Values: map[string]string{"k": "initial"}}); err != nil {
 		t.Fatal(err)
@@ -425,7 +542,7 @@ func testSvcConcurrentRotations(t *testing.T, e *ServiceEnv) {
 	wantValues(t, "Reveal after concurrent rotations", got, vals[digests[vs[n].SHA256]])
 }
 
-func testSvcConcurrentCreates(t *testing.T, e *ServiceEnv) {
+func testSvcConcurrentCreates(t *testing.T, e *Env) {
 	const n = 32
 	created := make([]*secrets.Secret, n)
 	errs := Parallel(n, func(i int) error {
@@ -465,10 +582,10 @@ func testSvcConcurrentCreates(t *testing.T, e *ServiceEnv) {
 // testSvcAPIKeyLastUsed: authenticating records the key's last use, at most
 // once per secrets.LastUsedInterval, however many servers (auth caches)
 // see it.
-func testSvcAPIKeyLastUsed(t *testing.T, e *ServiceEnv) {
+func testSvcAPIKeyLastUsed(t *testing.T, e *Env) {
 	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	server := func() *secrets.Service { // a fresh auth cache, on the same store and clock
-		return secrets.NewService(e.Store, nil, secrets.Options{Now: func() time.Time { return now }, AuthCacheTTL: -1})
+		return secrets.NewService(e.KV, nil, secrets.Options{Now: func() time.Time { return now }, AuthCacheTTL: -1})
 	}
 	k, key, err := server().CreateAPIKey(e.Ctx, e.Project, "ci", nil)
 	if err != nil {
@@ -476,7 +593,7 @@ func testSvcAPIKeyLastUsed(t *testing.T, e *ServiceEnv) {
 	}
 	lastUsed := func() time.Time {
 		t.Helper()
-		keys, err := e.Store.ListAPIKeys(e.Ctx, e.Project)
+		keys, err := e.Svc.ListAPIKeys(e.Ctx, e.Project)
 		if err != nil || len(keys) != 1 || keys[0].ID != k.ID {
 			t.Fatalf("ListAPIKeys: %v, %v", keys, err)
 		}
@@ -503,32 +620,46 @@ func testSvcAPIKeyLastUsed(t *testing.T, e *ServiceEnv) {
 	auth("a use one interval later", now)
 }
 
-// pausingStore holds a key lookup after its read until released, as a slow
-// store would, so that a revocation can land between the read and what the
-// authentication does with it.
-type pausingStore struct {
-	secrets.Store
+// pausingDriver holds the next read of an API key after it is read, until
+// released, as a slow store would, so that a revocation can land between
+// the read and what the authentication does with it.
+type pausingDriver struct {
+	kv.Driver
+	mu            sync.Mutex
 	read, release chan struct{} // set for the next lookup only
 }
 
-func (p *pausingStore) GetAPIKeyByHash(ctx context.Context, hash string) (*secrets.APIKey, error) {
-	k, err := p.Store.GetAPIKeyByHash(ctx, hash)
-	if p.read != nil {
-		read, release := p.read, p.release
+func (p *pausingDriver) Get(ctx context.Context, keys ...kv.Key) ([]kv.Item, error) {
+	items, err := p.Driver.Get(ctx, keys...)
+	p.mu.Lock()
+	read, release := p.read, p.release
+	if read != nil && len(keys) == 1 && strings.HasPrefix(keys[0].Partition, "K#") {
 		p.read, p.release = nil, nil
+	} else {
+		read = nil
+	}
+	p.mu.Unlock()
+	if read != nil {
 		close(read)
 		<-release
 	}
-	return k, err
+	return items, err
+}
+
+func (p *pausingDriver) pauseNext() (read, release chan struct{}) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.read, p.release = make(chan struct{}), make(chan struct{})
+	return p.read, p.release
 }
 
 // testSvcRevokeDuringAuth: a key revoked through a server while
 // one of its requests is authenticating there is refused by that server
 // from then on; the request in flight is refused too when it still had
 // to record the key's use.
-func testSvcRevokeDuringAuth(t *testing.T, e *ServiceEnv) {
+func testSvcRevokeDuringAuth(t *testing.T, e *Env) {
 	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	ps := &pausingStore{Store: e.Store}
+	ps := &pausingDriver{Driver: e.KV}
 	svc := secrets.NewService(ps, nil, secrets.Options{Now: func() time.Time { return now }})
 	for _, recent := range []bool{false, true} {
 		k, key, err := svc.CreateAPIKey(e.Ctx, e.Project, fmt.Sprintf("recent-%v", recent), nil)
@@ -543,8 +674,7 @@ func testSvcRevokeDuringAuth(t *testing.T, e *ServiceEnv) {
 			}
 			now = now.Add(time.Minute)
 		}
-		read, release := make(chan struct{}), make(chan struct{})
-		ps.read, ps.release = read, release
+		read, release := ps.pauseNext()
 		inflight := make(chan error, 1)
 		go func() { _, err := svc.Authenticate(e.Ctx, key); inflight <- err }()
 		<-read

@@ -13,6 +13,7 @@ import (
 	"math"
 	"strconv"
 
+	"github.com/mobius-secrets/mobius/pkg/secrets"
 	"go.yaml.in/yaml/v4"
 )
 
@@ -85,9 +86,7 @@ func write(buf *bytes.Buffer, n *yaml.Node, depth int) error {
 			if i > 0 {
 				buf.WriteByte(',')
 			}
-			if err := writeString(buf, k.Value); err != nil {
-				return err
-			}
+			buf.Write(secrets.AppendJSONString(buf.AvailableBuffer(), k.Value))
 			buf.WriteByte(':')
 			if err := write(buf, v, depth+1); err != nil {
 				return err
@@ -127,19 +126,9 @@ func writeScalar(buf *bytes.Buffer, n *yaml.Node) error {
 		}
 		buf.WriteString(strconv.FormatFloat(f, 'g', -1, 64))
 	case "!!str", "!!timestamp", "!!binary":
-		return writeString(buf, n.Value)
+		buf.Write(secrets.AppendJSONString(buf.AvailableBuffer(), n.Value))
 	default:
 		return fmt.Errorf("yamljson: line %d: unsupported tag %s", n.Line, n.ShortTag())
 	}
-	return nil
-}
-
-func writeString(buf *bytes.Buffer, s string) error {
-	enc := json.NewEncoder(buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(s); err != nil {
-		return err
-	}
-	buf.Truncate(buf.Len() - 1) // Encode's newline
 	return nil
 }
