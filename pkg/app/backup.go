@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/mobius-secrets/mobius/internal/atomicfile"
 	"github.com/mobius-secrets/mobius/pkg/keys/local"
 	"github.com/mobius-secrets/mobius/pkg/secrets"
 	"github.com/mobius-secrets/mobius/pkg/store/bolt"
@@ -87,7 +88,7 @@ func Backup(ctx context.Context, opts BackupOptions) (BackupResult, error) {
 		return res, fmt.Errorf("backup: %s is missing, so there is no key to write to %s", keyPath, opts.WithKey)
 	}
 
-	tmp, err := tempBeside(opts.To)
+	tmp, err := atomicfile.TempBeside(opts.To)
 	if err != nil {
 		return res, fmt.Errorf("backup to %s: %w", opts.To, err)
 	}
@@ -256,7 +257,7 @@ func Restore(ctx context.Context, opts RestoreOptions) (RestoreResult, error) {
 			}
 		}()
 	}
-	tmp, err := tempBeside(dataPath)
+	tmp, err := atomicfile.TempBeside(dataPath)
 	if err != nil {
 		return res, fmt.Errorf("restore: %w", err)
 	}
@@ -280,7 +281,7 @@ func Restore(ctx context.Context, opts RestoreOptions) (RestoreResult, error) {
 			return res, fmt.Errorf("restore: the data file is restored, but the key file is not (run the restore again): %w", err)
 		}
 	}
-	if err := syncDir(opts.DataDir); err != nil {
+	if err := atomicfile.SyncDir(opts.DataDir); err != nil {
 		return res, fmt.Errorf("restore: %w", err)
 	}
 	ok = true
@@ -379,72 +380,24 @@ func mustExist(path string) error {
 	return nil
 }
 
-// tempBeside makes a new, empty file (mode 0600) in path's folder.
-func tempBeside(path string) (string, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return "", err
-	}
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".partial-*")
-	if err != nil {
-		return "", err
-	}
-	name := f.Name()
-	if err := f.Close(); err != nil {
-		os.Remove(name)
-		return "", err
-	}
-	return name, nil
+// publish gives the finished file tmp the name dst: replacing a file
+// there only if force, else failing on one that appeared meanwhile.
+func publish(tmp, dst string, force bool) error {
+	return appeared(dst, atomicfile.Publish(tmp, dst, force))
 }
 
-// publish gives the finished file tmp the name dst: replacing a file
-// there only if force, else failing on one that appeared meanwhile. It
-// syncs the folder.
-func publish(tmp, dst string, force bool) error {
-	if force {
-		if err := os.Rename(tmp, dst); err != nil {
-			return err
-		}
-		return syncDir(filepath.Dir(dst))
-	}
-	err := os.Link(tmp, dst)
+// writeNew writes b to dst (mode 0600) through a synced temporary file,
+// replacing a file there only if force.
+func writeNew(dst string, b []byte, force bool) error {
+	return appeared(dst, atomicfile.Write(dst, b, force))
+}
+
+// appeared says what it means when dst was there already.
+func appeared(dst string, err error) error {
 	if errors.Is(err, fs.ErrExist) {
 		return fmt.Errorf("%s appeared meanwhile; nothing was written; --force replaces it", dst)
 	}
-	if err != nil {
-		// A file system without hard links.
-		if _, serr := os.Lstat(dst); serr == nil {
-			return fmt.Errorf("%s appeared meanwhile; nothing was written; --force replaces it", dst)
-		}
-		if err := os.Rename(tmp, dst); err != nil {
-			return err
-		}
-	}
-	return syncDir(filepath.Dir(dst))
-}
-
-// writeNew writes b to dst (mode 0600) through a synced temporary file.
-func writeNew(dst string, b []byte, force bool) error {
-	tmp, err := tempBeside(dst)
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp)
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return publish(tmp, dst, force)
+	return err
 }
 
 // copyFile copies src into the existing file dst and syncs it.
@@ -467,15 +420,6 @@ func copyFile(src, dst string) error {
 		return err
 	}
 	return out.Close()
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // same reports whether a and b name the same file (or the same path, for

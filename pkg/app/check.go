@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/mobius-secrets/mobius/internal/atomicfile"
 	"github.com/mobius-secrets/mobius/pkg/keys/local"
 	"github.com/mobius-secrets/mobius/pkg/secrets"
 	"github.com/mobius-secrets/mobius/pkg/store/bolt"
@@ -130,7 +131,7 @@ func Compact(ctx context.Context, dataDir string) (CompactResult, error) {
 	if err := os.Rename(tmp, dataPath); err != nil {
 		return res, fmt.Errorf("compact: %w", err)
 	}
-	if err := syncDir(dataDir); err != nil {
+	if err := atomicfile.SyncDir(dataDir); err != nil {
 		return res, fmt.Errorf("compact: %w", err)
 	}
 	if fi, err := os.Stat(dataPath); err == nil {

@@ -13,6 +13,8 @@ import (
 
 	bbolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
+
+	"github.com/mobius-secrets/mobius/internal/atomicfile"
 )
 
 // ErrInUse is returned by Open when another process holds the data file.
@@ -227,7 +229,7 @@ func clip(b []byte) string { return string(b[:min(len(b), 32)]) }
 // a 0-byte or half-made data file is damage, never a store being created.
 // If another process created path meanwhile, that file is kept.
 func create(path string) error {
-	tmp, err := tempBeside(path)
+	tmp, err := atomicfile.TempBeside(path)
 	if err != nil {
 		return err
 	}
@@ -253,48 +255,8 @@ func create(path string) error {
 	if err != nil {
 		return err
 	}
-	if err := publish(tmp, path); err != nil && !errors.Is(err, fs.ErrExist) {
+	if err := atomicfile.Publish(tmp, path, false); err != nil && !errors.Is(err, fs.ErrExist) {
 		return err
 	}
 	return nil
-}
-
-// tempBeside returns the name of a new, empty file (mode 0600) in path's
-// folder.
-func tempBeside(path string) (string, error) {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".new-*")
-	if err != nil {
-		return "", err
-	}
-	name := f.Name()
-	if err := f.Close(); err != nil {
-		os.Remove(name)
-		return "", err
-	}
-	return name, nil
-}
-
-// publish gives the finished file tmp the name path, unless path exists
-// (an error wrapping fs.ErrExist), and syncs the folder.
-func publish(tmp, path string) error {
-	err := os.Link(tmp, path)
-	if errors.Is(err, fs.ErrExist) {
-		return err
-	}
-	if err != nil {
-		// A file system without hard links: rename, which would replace a
-		// file that appeared since, so look first.
-		if _, serr := os.Lstat(path); serr == nil {
-			return &fs.PathError{Op: "create", Path: path, Err: fs.ErrExist}
-		}
-		if err := os.Rename(tmp, path); err != nil {
-			return err
-		}
-	}
-	dir, err := os.Open(filepath.Dir(path))
-	if err != nil {
-		return err
-	}
-	defer dir.Close()
-	return dir.Sync()
 }

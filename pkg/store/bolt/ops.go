@@ -10,6 +10,7 @@ import (
 	"runtime/debug"
 	"time"
 
+	"github.com/mobius-secrets/mobius/internal/atomicfile"
 	"github.com/mobius-secrets/mobius/pkg/kv"
 	bbolt "go.etcd.io/bbolt"
 )
@@ -109,7 +110,7 @@ func (d *Driver) Compact(dst string) (err error) {
 	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
 		return fmt.Errorf("compact to %s: %w", dst, err)
 	}
-	tmp, err := tempBeside(dst)
+	tmp, err := atomicfile.TempBeside(dst)
 	if err != nil {
 		return fmt.Errorf("compact to %s: %w", dst, err)
 	}
@@ -128,7 +129,7 @@ func (d *Driver) Compact(dst string) (err error) {
 	if err := inspect(tmp, "compact"); err != nil {
 		return fmt.Errorf("compact to %s: the copy does not check: %w", dst, err)
 	}
-	if err := publish(tmp, dst); err != nil {
+	if err := atomicfile.Publish(tmp, dst, false); err != nil {
 		return fmt.Errorf("compact to %s: %w", dst, err)
 	}
 	return nil
