@@ -18,7 +18,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/mobius-secrets/mobius/pkg/api"
 	"github.com/mobius-secrets/mobius/pkg/app/awsapp"
-	"github.com/mobius-secrets/mobius/pkg/secrets"
+	"github.com/mobius-secrets/mobius/pkg/httpapi"
 )
 
 // edge turns an API Gateway HTTP API event (payload format 2.0) into an
@@ -42,7 +42,7 @@ type edge struct {
 
 // Handle serves one invocation.
 func (e *edge) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
-	inv := awsapp.Invocation{GatewayRequestID: ev.RequestContext.RequestID, RequestID: requestID(header(ev.Headers, "X-Request-Id"))}
+	inv := awsapp.Invocation{GatewayRequestID: ev.RequestContext.RequestID, RequestID: httpapi.RequestID(header(ev.Headers, "X-Request-Id"))}
 	if lc, ok := lambdacontext.FromContext(ctx); ok {
 		inv.LambdaRequestID = lc.AwsRequestID
 	}
@@ -193,24 +193,6 @@ func header(h map[string]string, name string) string {
 		}
 	}
 	return ""
-}
-
-// requestID is the request's X-Request-Id, chosen here so that every log
-// line of the invocation carries the ID the handler answers with: the
-// client's if it is 1-128 characters of A-Z a-z 0-9 - _ . : (the handler
-// keeps exactly those), else a fresh one.
-func requestID(given string) string {
-	if n := len(given); n >= 1 && n <= 128 {
-		ok := true
-		for i := 0; i < n && ok; i++ {
-			c := given[i]
-			ok = c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' || c == ':'
-		}
-		if ok {
-			return given
-		}
-	}
-	return "req_" + secrets.NewULID(time.Now(), nil)
 }
 
 // cleanBasePath checks MOBIUS_BASE_PATH (the API mapping's path on a

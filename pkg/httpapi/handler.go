@@ -125,7 +125,7 @@ func infoOf(w http.ResponseWriter) *reqInfo {
 // one access log line, then routes it.
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := s.now()
-	sw := &statusWriter{ResponseWriter: w, info: reqInfo{id: requestID(r.Header.Get("X-Request-Id"))}}
+	sw := &statusWriter{ResponseWriter: w, info: reqInfo{id: RequestID(r.Header.Get("X-Request-Id"))}}
 	info := &sw.info
 	// The three headers every answer carries share one backing array; each
 	// is a full slice expression, so an Add to one cannot write into another.
@@ -234,9 +234,11 @@ func (p *probeWriter) WriteHeader(code int) {
 	}
 }
 
-// requestID returns the client's X-Request-Id if it is short and plain, or
-// a fresh one.
-func requestID(given string) string {
+// RequestID returns the client's X-Request-Id if it is 1-128 characters of
+// A-Z a-z 0-9 - _ . : (short and plain), or a fresh one. The API function
+// chooses it before the handler runs, so that every log line of an
+// invocation carries the ID the handler answers with.
+func RequestID(given string) string {
 	if n := len(given); n >= 1 && n <= 128 {
 		ok := true
 		for i := 0; i < n && ok; i++ {
