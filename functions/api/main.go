@@ -11,32 +11,20 @@
 package main
 
 import (
-	"context"
 	"log/slog"
 	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/mobius-secrets/mobius/pkg/app/awsapp"
 	"github.com/mobius-secrets/mobius/pkg/httpapi"
+	"github.com/mobius-secrets/mobius/pkg/secrets"
 )
 
 func main() {
-	cfg, err := awsapp.ConfigFromEnv(os.Getenv)
-	if err != nil {
-		fail(err)
-	}
+	cfg, logger, b := awsapp.Boot(secrets.KeyCheckInit) // the API may write the key check into a new table
 	basePath, err := cleanBasePath(os.Getenv("MOBIUS_BASE_PATH"))
 	if err != nil {
 		fail(err)
-	}
-	logger := awsapp.NewLogger(os.Stderr, cfg.LogLevel)
-	// The standard log package (the Lambda runtime's, any library's) writes
-	// JSON records through the same logger.
-	slog.SetDefault(logger)
-	b, err := awsapp.Open(context.Background(), cfg, logger)
-	if err != nil {
-		logger.Error("starting", "err", err.Error())
-		os.Exit(1)
 	}
 	h := httpapi.NewHandler(b.Service, httpapi.Options{Logger: logger, MaxBodyBytes: httpapi.DefaultMaxBodyBytes})
 	e := &edge{handler: h, log: logger, basePath: basePath, margin: cfg.DeadlineMargin, maxBody: httpapi.DefaultMaxBodyBytes}

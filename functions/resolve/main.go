@@ -15,8 +15,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"log/slog"
-	"os"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
@@ -28,21 +26,7 @@ import (
 )
 
 func main() {
-	cfg, err := awsapp.ConfigFromEnv(os.Getenv)
-	if err != nil {
-		slog.New(slog.NewJSONHandler(os.Stderr, nil)).Error("configuration", "err", err.Error())
-		os.Exit(1)
-	}
-	cfg.KeyCheck = secrets.KeyCheckVerify // a reader: it never writes the key check
-	logger := awsapp.NewLogger(os.Stderr, cfg.LogLevel)
-	// The standard log package (the Lambda runtime reports a function error
-	// with it) writes JSON records through the same logger.
-	slog.SetDefault(logger)
-	b, err := awsapp.Open(context.Background(), cfg, logger)
-	if err != nil {
-		logger.Error("starting", "err", err.Error())
-		os.Exit(1)
-	}
+	cfg, logger, b := awsapp.Boot(secrets.KeyCheckVerify) // a reader: it never writes the key check
 	lambda.Start(handler{r: resolve.New(b.Service, logger), margin: cfg.DeadlineMargin})
 }
 

@@ -14,31 +14,15 @@
 package main
 
 import (
-	"context"
-	"log/slog"
-	"os"
-
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/mobius-secrets/mobius/pkg/app/awsapp"
 	"github.com/mobius-secrets/mobius/pkg/secrets"
 )
 
 func main() {
-	cfg, err := awsapp.ConfigFromEnv(os.Getenv)
-	if err != nil {
-		slog.New(slog.NewJSONHandler(os.Stderr, nil)).Error("configuration", "err", err.Error())
-		os.Exit(1)
-	}
 	// The Sweep seals and opens nothing, so there is no key to check: no
 	// key check (the other functions check the KMS key against the table
 	// before their first write), and no KMS permission in its role.
-	cfg.KeyCheck = secrets.KeyCheckOff
-	logger := awsapp.NewLogger(os.Stderr, cfg.LogLevel)
-	slog.SetDefault(logger)
-	b, err := awsapp.Open(context.Background(), cfg, logger)
-	if err != nil {
-		logger.Error("starting", "err", err.Error())
-		os.Exit(1)
-	}
+	cfg, logger, b := awsapp.Boot(secrets.KeyCheckOff)
 	lambda.Start((&sweeper{sweep: b.Service.Sweep, log: logger, margin: cfg.DeadlineMargin}).Invoke)
 }

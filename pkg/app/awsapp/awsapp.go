@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"strings"
 	"time"
 
@@ -261,4 +262,27 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Backend, error
 func withKeyCheck(o secrets.Options, mode secrets.KeyCheckMode) secrets.Options {
 	o.KeyCheck = mode
 	return o
+}
+
+// Boot is how a Lambda function that serves through the service starts:
+// its configuration from the environment with the key check mode given,
+// the JSON logger (made the default too, so that the runtime's and every
+// library's log lines are JSON records through it), and the backend. A
+// function that cannot start logs why and exits 1, which Lambda reports
+// as an init error.
+func Boot(keyCheck secrets.KeyCheckMode) (Config, *slog.Logger, *Backend) {
+	cfg, err := ConfigFromEnv(os.Getenv)
+	if err != nil {
+		slog.New(slog.NewJSONHandler(os.Stderr, nil)).Error("configuration", "err", err.Error())
+		os.Exit(1)
+	}
+	cfg.KeyCheck = keyCheck
+	logger := NewLogger(os.Stderr, cfg.LogLevel)
+	slog.SetDefault(logger)
+	b, err := Open(context.Background(), cfg, logger)
+	if err != nil {
+		logger.Error("starting", "err", err.Error())
+		os.Exit(1)
+	}
+	return cfg, logger, b
 }
