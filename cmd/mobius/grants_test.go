@@ -99,6 +99,13 @@ func TestRefsCheck(t *testing.T) {
 		!strings.Contains(r.stderr, "2 of 3 references would not resolve") {
 		t.Fatalf("bad: %+v", r)
 	}
+	// --file, as resolve takes it, is the same as FILE; both at once is a usage error.
+	if r := runCLI(t, env, "", "refs", "check", "--file", bad); r.code != 1 || !strings.Contains(r.stderr, "2 of 3 references would not resolve") {
+		t.Fatalf("--file: %+v", r)
+	}
+	if r := runCLI(t, env, "", "refs", "check", "--file", bad, good); r.code != 2 || !strings.Contains(r.stderr, "not both") {
+		t.Fatalf("FILE and --file: %+v", r)
+	}
 	if r := runCLI(t, env, "", "refs", "check", "-"); r.code != 2 || !strings.Contains(r.stderr, "<stdin>") {
 		t.Fatalf("empty stdin is a usage error: %+v", r)
 	}
@@ -113,7 +120,7 @@ func TestRefsCheck(t *testing.T) {
 	if r := runCLI(t, env, "", "refs", "check", none); r.code != 0 || !strings.Contains(r.stdout, "holds no secret references") {
 		t.Fatalf("none: %+v", r)
 	}
-	if r := runCLI(t, env, "", "refs", "check", writeFile(t, dir, "broken.json", `{"a":`)); r.code != 2 || ts.requests.Load() != before+4 {
+	if r := runCLI(t, env, "", "refs", "check", writeFile(t, dir, "broken.json", `{"a":`)); r.code != 2 || ts.requests.Load() != before+5 {
 		t.Fatalf("a broken file is a usage error, sent nowhere: %+v (%d requests)", r, ts.requests.Load()-before)
 	}
 	if r := runCLI(t, env, "", "refs", "check", writeFile(t, dir, "dup.json", `{"a":"${secret:db.password}","a":1}`)); r.code != 1 || !strings.Contains(r.stderr, `member "a" appears more than once`) {

@@ -18,10 +18,12 @@ check references ahead of time, without reading any value.`)
 
 func (c *cli) refsCheck() *cobra.Command {
 	var strict bool
+	var file string
 	cmd := &cobra.Command{
 		Use:   "check FILE [--strict]",
 		Short: "Check every reference in a JSON file; exit 1 on any problem (for CI)",
-		Long: `Send the JSON of FILE ("-" for standard input) to the server's reference check
+		Long: `Send the JSON of FILE ("-" for standard input; or --file FILE, as resolve
+takes it) to the server's reference check
 and print, for each reference, where it is, the version it selects now and
 whether it would resolve: the secret exists, the version holds the key, the
 reference is well formed and not inside an object key. Nothing is decrypted
@@ -30,10 +32,22 @@ and no value is read, so an API key with secrets:read is enough.
 Exits 1 when any reference would not resolve (and, with --strict, when any
 carries a warning, such as a name kept only as an alias after a rename).`,
 		Example: `  mobius refs check loops/summarizer/params.json
-  mobius refs check - < params.json -o json`,
-		Args: exactArgs("FILE"),
+  mobius refs check - < params.json -o json
+  mobius refs check --file params.json --strict`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if file == "" {
+				return exactArgs("FILE")(cmd, args)
+			}
+			if len(args) > 0 {
+				return usagef("%s takes FILE or --file, not both", cmd.CommandPath())
+			}
+			return nil
+		},
 		RunE: c.action(func(cmd *cobra.Command, args []string) error {
-			name, doc, err := readParams(args[0], c.stdin)
+			if file == "" {
+				file = args[0]
+			}
+			name, doc, err := readParams(file, c.stdin)
 			if err != nil {
 				return err
 			}
@@ -91,5 +105,6 @@ carries a warning, such as a name kept only as an alias after a rename).`,
 		}),
 	}
 	cmd.Flags().BoolVar(&strict, "strict", false, "exit 1 on warnings too")
+	cmd.Flags().StringVar(&file, "file", "", `the JSON file ("-" for standard input), as resolve takes it; the same as FILE`)
 	return cmd
 }
