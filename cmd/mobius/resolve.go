@@ -47,8 +47,9 @@ By default it invokes the Lambda Invoke API of the configured server
 default configuration (AWS_REGION, AWS_PROFILE, credentials) instead.
 
 The call is authorized by a resolve grant: --grant (env MOBIUS_GRANT), or, when
-none is given, a short-lived one minted with the configured API key for the
-secrets the file names (--run then gives the run identifiers kept with it).
+none is given, one minted with the configured API key for the secrets the
+file names, valid for 60 seconds (--run then gives the run identifiers kept
+with it).
 --step gives the step identifiers kept in the audit of each resolution.
 
 The output holds plaintext: at a terminal a warning says so on stderr. Nothing
@@ -121,7 +122,7 @@ stderr and exits 1.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&file, "file", "", `the action's parameters, any JSON ("-" for standard input)`)
-	f.StringVar(&grant, "grant", "", "a resolve grant (env MOBIUS_GRANT); without one, mobius mints one with the API key")
+	f.StringVar(&grant, "grant", "", "a resolve grant (env MOBIUS_GRANT); without one, mobius mints one with the API key, valid for 60 seconds")
 	f.StringVar(&runJSON, "run", "", `the run identifiers of the grant mobius mints, a JSON object, e.g. '{"run_id":"r1"}'`)
 	f.StringVar(&stepJSON, "step", "", `the step identifiers kept in the audit, a JSON object, e.g. '{"step":"fetch"}'`)
 	f.StringVar(&function, "function", "", "invoke this deployed function (name or ARN) through the AWS SDK's configuration instead of --endpoint")
@@ -191,8 +192,10 @@ func (c *cli) resolveClient(ctx context.Context, function string) (rc *runner.Cl
 	return runner.New(lc, runner.LocalFunction), true, nil
 }
 
-// mintGrant makes a short-lived grant for the secrets input names, with the
-// configured API key.
+// mintGrant makes a grant for the secrets input names, with the configured
+// API key, that lasts only as long as the call may (resolveTimeout): it
+// serves this one call, so it should not stay usable, or listed among the
+// project's live grants, for the server's default hour.
 func (c *cli) mintGrant(ctx context.Context, file string, input json.RawMessage, run json.RawMessage) (string, error) {
 	if _, apiKey, _, err := c.settings(); err != nil {
 		return "", err
@@ -207,7 +210,8 @@ func (c *cli) mintGrant(ctx context.Context, file string, input json.RawMessage,
 	if err != nil {
 		return "", usagef("%s: %v", file, err)
 	}
-	g, err := cl.CreateResolveGrant(ctx, "", api.CreateResolveGrantRequest{Secrets: names, Run: run})
+	ttl := int64(resolveTimeout / time.Second)
+	g, err := cl.CreateResolveGrant(ctx, "", api.CreateResolveGrantRequest{Secrets: names, Run: run, TTLSeconds: &ttl})
 	if err != nil {
 		return "", fmt.Errorf("minting a resolve grant: %w", err)
 	}

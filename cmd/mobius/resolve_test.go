@@ -130,7 +130,7 @@ func TestResolve(t *testing.T) {
 			t.Fatalf("exit %d\nstdout %q\nstderr %q", r.code, r.stdout, r.stderr)
 		}
 		minted, event := gs.last()
-		if minted != `{"secrets":["db"],"run":{"run_id":"r1"}}` {
+		if minted != `{"secrets":["db"],"run":{"run_id":"r1"},"ttl_seconds":60}` {
 			t.Errorf("grant request %s", minted)
 		}
 		if !strings.HasPrefix(event, `{"grant":"mbg_`) || strings.Contains(event, `"step"`) || strings.Contains(event, `"project"`) {
