@@ -5,7 +5,9 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -31,12 +33,17 @@ type diskFigures struct {
 	file, used, compacted int64 // bytes: the file, its pages in use, a compacted copy's pages in use
 	compactedFile         int64
 	items, valueBytes     int64
-	record                map[string]int // value bytes of one secret's items, by kind
-	keyBytes              map[string]int // key bytes (partition, 0, sort) by kind
-	jsonNames             map[string]int // bytes of JSON member names and their quotes and colons, by kind
-	wrappedKey, framing   int
-	plaintext             int
-	open, check           time.Duration
+	// The same once the change events are gone (the Sweep deletes them
+	// EventRetention after): the steady state of secrets that stay as
+	// they are. usedNoEvents keeps the pages the events freed as free.
+	usedNoEvents, compactedNoEvents int64
+	itemsNoEvents, valueNoEvents    int64
+	record                          map[string]int // value bytes of one secret's items, by kind
+	keyBytes                        map[string]int // key bytes (partition, 0, sort) by kind
+	jsonNames                       map[string]int // bytes of JSON member names and their quotes and colons, by kind
+	wrappedKey, framing             int
+	plaintext                       int
+	open, check                     time.Duration
 }
 
 // measureDisk seeds n secrets of one 100-byte value through the service
@@ -92,6 +99,11 @@ func measureDisk(tb testing.TB, n int) diskFigures {
 		"version metadata (V#)":   secrets.VersionItemKey(bench.Project, sec.ID, 1),
 		"version ciphertext (C#)": secrets.CiphertextItemKey(bench.Project, sec.ID, 1),
 	}
+	evs, err := st.Query(ctx, kv.Query{Partition: secrets.EventPartition(bench.Project), Limit: 1})
+	if err != nil || len(evs) != 1 {
+		tb.Fatalf("the change events: %d items, %v", len(evs), err)
+	}
+	kinds["change event (E#, 30 days)"] = evs[0].Key
 	for kind, k := range kinds {
 		items, err := st.Get(ctx, k)
 		if err != nil || len(items) != 1 {
@@ -110,23 +122,45 @@ func measureDisk(tb testing.TB, n int) diskFigures {
 		f.jsonNames[kind] = jsonNameBytes(tb, items[0].Value)
 	}
 
-	out := filepath.Join(dir, "compacted.db")
-	if err := st.Compact(out); err != nil {
-		tb.Fatal(err)
+	compact := func(name string) (used, file int64) {
+		out := filepath.Join(dir, name)
+		if err := st.Compact(out); err != nil {
+			tb.Fatal(err)
+		}
+		c, err := bolt.Open(out, bolt.Options{})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		defer c.Close()
+		cs := c.Stats()
+		return (cs.Pages - int64(cs.FreePages)) * int64(cs.PageSize), cs.FileBytes
 	}
+	f.compacted, f.compactedFile = compact("compacted.db")
+
+	// After the events' retention, the Sweep deletes them.
+	later := time.Now().Add(secrets.EventRetention + time.Hour)
+	for {
+		rep, err := svc.Sweep(ctx, later)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if rep.Expired == 0 {
+			break
+		}
+	}
+	if evs, err := st.Query(ctx, kv.Query{Partition: secrets.EventPartition(bench.Project), Limit: 1}); err != nil || len(evs) != 0 {
+		tb.Fatalf("after the Sweep: %d events, %v", len(evs), err)
+	}
+	s = st.Stats()
+	f.usedNoEvents, f.itemsNoEvents, f.valueNoEvents = (s.Pages-int64(s.FreePages))*int64(s.PageSize), s.Items, s.ValueBytes
+	f.compactedNoEvents, _ = compact("compacted-no-events.db")
 	if err := st.Close(); err != nil {
 		tb.Fatal(err)
 	}
-	c, err := bolt.Open(out, bolt.Options{})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	cs := c.Stats()
-	f.compacted, f.compactedFile = (cs.Pages-int64(cs.FreePages))*int64(cs.PageSize), cs.FileBytes
-	c.Close()
 
-	// Start-up: Open (the file checks and bbolt's tx.Check), then Check on
-	// the open store (the same checks, and every item decoded).
+	// Start-up (of the file without its events): Open (the file checks
+	// and bbolt's tx.Check), then Check on the open store (the same
+	// checks, and every item decoded).
 	t0 := time.Now()
 	d, err := bolt.Open(path, bolt.Options{})
 	if err != nil {
@@ -171,8 +205,9 @@ var diskSizes = []int{10, 10_000, 100_000}
 
 // BenchmarkBytesOnDisk reports the data file's bytes per secret of one
 // 100-byte value at 10, 10,000 and 100,000 secrets: as written (file and
-// pages in use), and in a compacted copy; and the time of the start-up
-// checks (Open, Check). It measures once per size, whatever b.N, and logs
+// pages in use), and in a compacted copy, with each secret's change event
+// (kept EventRetention) and again once the Sweep deleted the events (the
+// steady state); and the time of the start-up checks (Open, Check). It measures once per size, whatever b.N, and logs
 // what one secret's items cost. Run it with -benchtime 1x:
 //
 //	go test -run '^$' -bench BytesOnDisk -benchtime 1x ./pkg/internal/bench
@@ -188,11 +223,17 @@ func BenchmarkBytesOnDisk(b *testing.B) {
 			b.ReportMetric(per(f.compacted), "compacted-B/secret")
 			b.ReportMetric(per(f.valueBytes), "value-B/secret")
 			b.ReportMetric(float64(f.items)/float64(n), "items/secret")
+			b.ReportMetric(per(f.usedNoEvents), "used-noevent-B/secret")
+			b.ReportMetric(per(f.compactedNoEvents), "compacted-noevent-B/secret")
+			b.ReportMetric(per(f.valueNoEvents), "value-noevent-B/secret")
 			b.ReportMetric(float64(f.open.Microseconds())/1000, "open-ms")
 			b.ReportMetric(float64(f.check.Microseconds())/1000, "check-ms")
 			b.Logf("%d secrets: file %d B, pages in use %d B, compacted %d B (file %d B), %d items, %d value bytes",
 				n, f.file, f.used, f.compacted, f.compactedFile, f.items, f.valueBytes)
-			for kind, v := range f.record {
+			b.Logf("  without the events: pages in use %d B, compacted %d B, %d items, %d value bytes",
+				f.usedNoEvents, f.compactedNoEvents, f.itemsNoEvents, f.valueNoEvents)
+			for _, kind := range slices.Sorted(maps.Keys(f.record)) {
+				v := f.record[kind]
 				b.Logf("  %-26s value %4d B (JSON member names %3d B), key %3d B", kind, v, f.jsonNames[kind], f.keyBytes[kind])
 			}
 			b.Logf("  ciphertext: framing %d B, wrapped data key %d B, sealed plaintext %d B", f.framing, f.wrappedKey, f.plaintext)
@@ -208,7 +249,10 @@ func TestMeasureDisk(t *testing.T) {
 	if f.items < 20*4 || f.valueBytes <= 0 || f.used <= 0 || f.compacted <= 0 || f.file < f.used {
 		t.Errorf("store figures: %+v", f)
 	}
-	if len(f.record) != 4 || f.wrappedKey <= 0 || f.plaintext <= 100 {
+	if f.itemsNoEvents != f.items-20 || f.valueNoEvents <= 0 || f.valueNoEvents >= f.valueBytes || f.compactedNoEvents <= 0 || f.compactedNoEvents > f.compacted {
+		t.Errorf("figures without the events: %+v", f)
+	}
+	if len(f.record) != 5 || f.wrappedKey <= 0 || f.plaintext <= 100 {
 		t.Errorf("item figures: %+v", f)
 	}
 	if f.record["version ciphertext (C#)"] != f.framing+f.wrappedKey+f.plaintext {
