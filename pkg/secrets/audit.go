@@ -34,7 +34,7 @@ func (s *Service) RecordResolutions(ctx context.Context, rs []*Resolution) error
 		}
 		rec := &resolutionRec{
 			ID: r.ID, Project: r.Project, SecretID: r.SecretID, SecretName: r.SecretName, Alias: r.Alias,
-			Version: r.Version, Keys: r.Keys, GrantID: r.GrantID, KeyID: r.KeyID, Run: r.Run, Step: r.Step, ResolvedAt: r.ResolvedAt,
+			Version: r.Version, Keys: r.Keys, GrantID: r.GrantID, KeyID: r.KeyID, Run: r.Run, Step: r.Step, ResolvedAt: at(r.ResolvedAt),
 		}
 		ops = append(ops, kv.Put(kv.Item{
 			Key: auditKey(r.Project, r.SecretID, r.ID), Value: encode(rec), Expires: r.ResolvedAt.Add(AuditRetention),
@@ -118,8 +118,8 @@ func lastUseKey(project, id string, n int) kv.Key {
 }
 
 type lastUseRec struct {
-	Version int       `json:"v"`
-	At      time.Time `json:"at"`
+	Version int   `json:"v"`
+	At      stamp `json:"at"`
 }
 
 // recordLastUse notes that the versions of rs were resolved, best effort:
@@ -131,7 +131,7 @@ func (s *Service) recordLastUse(ctx context.Context, rs []*Resolution) {
 		if _, fresh := s.lastUse.get(k.String()); fresh {
 			continue
 		}
-		ops = append(ops, kv.Put(kv.Item{Key: k, Value: encode(&lastUseRec{Version: r.Version, At: r.ResolvedAt}),
+		ops = append(ops, kv.Put(kv.Item{Key: k, Value: encode(&lastUseRec{Version: r.Version, At: at(r.ResolvedAt)}),
 			Expires: r.ResolvedAt.Add(AuditRetention)}, kv.Cond{}))
 	}
 	for chunk := range slices.Chunk(ops, kv.MaxOps) {

@@ -123,15 +123,15 @@ type eventRec struct {
 	SecretID string    `json:"s,omitempty"`
 	Name     string    `json:"n,omitempty"`
 	Version  int       `json:"v,omitempty"`
-	SHA256   string    `json:"h,omitempty"`
+	SHA256   digest    `json:"h,omitempty"`
 	State    State     `json:"st,omitempty"`
 	KeyID    string    `json:"k,omitempty"`
-	At       time.Time `json:"at"`
+	At       stamp     `json:"at"`
 }
 
 func eventItem(ev *Event) kv.Item {
 	rec := &eventRec{ID: ev.ID, Type: ev.Type, Project: ev.Project, SecretID: ev.SecretID, Name: ev.Name,
-		Version: ev.Version, SHA256: ev.SHA256, State: ev.State, KeyID: ev.KeyID, At: ev.At}
+		Version: ev.Version, SHA256: digest(ev.SHA256), State: ev.State, KeyID: ev.KeyID, At: at(ev.At)}
 	return kv.Item{Key: eventKey(ev.Project, ev.ID), Value: encode(rec), Expires: ev.At.Add(EventRetention)}
 }
 
@@ -144,7 +144,7 @@ func (s *Service) eventFrom(it *kv.Item, project string) (*Event, error) {
 		return nil, s.misplaced(it, "event")
 	}
 	return &Event{ID: r.ID, Type: r.Type, Project: r.Project, SecretID: r.SecretID, Name: r.Name,
-		Version: r.Version, SHA256: r.SHA256, State: r.State, KeyID: r.KeyID, At: r.At.UTC()}, nil
+		Version: r.Version, SHA256: string(r.SHA256), State: r.State, KeyID: r.KeyID, At: r.At.UTC()}, nil
 }
 
 // DecodeEventItem reads the event an item of the feed holds, for readers of
@@ -158,7 +158,7 @@ func DecodeEventItem(it kv.Item) (*Event, error) {
 		return nil, Errorf(Invalid, "the item %s is not an event of the feed", Shorten(it.Key.String(), 200))
 	}
 	return &Event{ID: r.ID, Type: r.Type, Project: r.Project, SecretID: r.SecretID, Name: r.Name,
-		Version: r.Version, SHA256: r.SHA256, State: r.State, KeyID: r.KeyID, At: r.At.UTC()}, nil
+		Version: r.Version, SHA256: string(r.SHA256), State: r.State, KeyID: r.KeyID, At: r.At.UTC()}, nil
 }
 
 // secretEvent is an event of typ about sec as it now is.

@@ -85,8 +85,8 @@ type grantRec struct {
 	Secrets []GrantSecret   `json:"s"`
 	Run     json.RawMessage `json:"run,omitempty"`
 	KeyID   string          `json:"k"`
-	Created time.Time       `json:"ca"`
-	Expires time.Time       `json:"exp"`
+	Created stamp           `json:"ca"`
+	Expires stamp           `json:"exp"`
 }
 
 func grantKey(project, id string) kv.Key {
@@ -143,7 +143,7 @@ func (s *Service) MintGrant(ctx context.Context, project string, by *APIKey, in 
 		ID: "grt_" + NewULID(now, s.rand), Project: project, Secrets: covered, Run: run,
 		KeyID: by.ID, CreatedAt: now, ExpiresAt: now.Add(ttl),
 	}
-	rec := &grantRec{ID: g.ID, Project: project, Secrets: covered, Run: run, KeyID: by.ID, Created: now, Expires: g.ExpiresAt}
+	rec := &grantRec{ID: g.ID, Project: project, Secrets: covered, Run: run, KeyID: by.ID, Created: at(now), Expires: at(g.ExpiresAt)}
 	err = s.commit(ctx, &Outcome{Grant: g}, nil,
 		kv.Put(kv.Item{Key: grantKey(project, g.ID), Value: encode(rec), Expires: g.ExpiresAt}, kv.IfAbsent(time.Time{})),
 		// The minting key must still exist when the grant is made.

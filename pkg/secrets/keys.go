@@ -37,16 +37,16 @@ type Emptier interface {
 const keyCheckName = "keycheck"
 
 type keyCheckRec struct {
-	KeyID   string    `json:"key_id,omitempty"`
-	Wrapped []byte    `json:"wrapped"`
-	Sum     []byte    `json:"sum"` // SHA-256 of the data key, to tell a wrong key from a right one
-	Created time.Time `json:"ca"`
+	KeyID   string `json:"key_id,omitempty"`
+	Wrapped []byte `json:"wrapped"`
+	Sum     []byte `json:"sum"` // SHA-256 of the data key, to tell a wrong key from a right one
+	Created stamp  `json:"ca"`
 }
 
 type serviceKeyRec struct {
-	Purpose string    `json:"purpose"`
-	Wrapped []byte    `json:"wrapped"`
-	Created time.Time `json:"ca"`
+	Purpose string `json:"purpose"`
+	Wrapped []byte `json:"wrapped"`
+	Created stamp  `json:"ca"`
 }
 
 func keyCheckContext() map[string]string { return map[string]string{"purpose": "mobius key check"} }
@@ -161,7 +161,7 @@ func (s *Service) initKeyCheck(ctx context.Context) error {
 	}
 	sum := sha256.Sum256(dek)
 	clear(dek)
-	rec := &keyCheckRec{KeyID: s.keyID(), Wrapped: wrapped, Sum: sum[:], Created: s.Now()}
+	rec := &keyCheckRec{KeyID: s.keyID(), Wrapped: wrapped, Sum: sum[:], Created: at(s.Now())}
 	// Not s.commit, which checks the key first.
 	err = s.kv.Commit(ctx, kv.Put(kv.Item{Key: metaKey(keyCheckName), Value: encode(rec)}, kv.IfAbsent(time.Time{})))
 	if conditionFailed(err) >= 0 {
@@ -237,7 +237,7 @@ func (s *Service) serviceKey(ctx context.Context, purpose string, create bool) (
 			return nil, keyError(err)
 		}
 		clear(dek) // the stored, wrapped form is the one every process unwraps
-		rec := &serviceKeyRec{Purpose: purpose, Wrapped: wrapped, Created: s.Now()}
+		rec := &serviceKeyRec{Purpose: purpose, Wrapped: wrapped, Created: at(s.Now())}
 		err = s.commit(ctx, nil, nil, kv.Put(kv.Item{Key: mk, Value: encode(rec)}, kv.IfAbsent(time.Time{})))
 		if err != nil && conditionFailed(err) < 0 {
 			return nil, err

@@ -14,6 +14,10 @@ import (
 // record repeats the identity its key encodes, and decoding checks the two
 // agree, so a record copied into another item's place is refused
 // (Integrity) on every backend alike.
+//
+// Instants are stored as Unix milliseconds and a version's digest in
+// base64 (stamp.go); records written before, with RFC 3339 strings and
+// hex digests, still decode.
 
 type secretRec struct {
 	ID          string            `json:"id"`
@@ -24,15 +28,15 @@ type secretRec struct {
 	Latest      int               `json:"l"`
 	Pending     int               `json:"pe,omitempty"`
 	Previous    int               `json:"pv,omitempty"`
-	PrevUntil   time.Time         `json:"pu,omitzero"`
+	PrevUntil   stamp             `json:"pu,omitzero"`
 	Grace       int64             `json:"gr,omitempty"` // seconds
 	AliasTTL    int64             `json:"at,omitempty"` // seconds
 	Aliases     []aliasEntry      `json:"al,omitempty"`
 	Labels      map[string]string `json:"lb,omitempty"`
-	Expires     time.Time         `json:"ex,omitzero"`
-	RotateBy    time.Time         `json:"rb,omitzero"`
-	Created     time.Time         `json:"ca"`
-	Updated     time.Time         `json:"ua"`
+	Expires     stamp             `json:"ex,omitzero"`
+	RotateBy    stamp             `json:"rb,omitzero"`
+	Created     stamp             `json:"ca"`
+	Updated     stamp             `json:"ua"`
 	Revision    int64             `json:"r"`
 }
 
@@ -40,24 +44,24 @@ func secretToRec(s *Secret) *secretRec {
 	return &secretRec{
 		ID: s.ID, Project: s.Project, Name: s.Name, Description: s.Description,
 		Current: s.CurrentVersion, Latest: s.LatestVersion, Pending: s.PendingVersion,
-		Previous: s.PreviousVersion, PrevUntil: s.PreviousUntil,
+		Previous: s.PreviousVersion, PrevUntil: at(s.PreviousUntil),
 		Grace: int64(s.PreviousGrace / time.Second), AliasTTL: int64(s.AliasTTL / time.Second),
-		Aliases: aliasEntries(s.Aliases), Labels: s.Labels, Expires: s.ExpiresAt, RotateBy: s.RotateBy,
-		Created: s.CreatedAt, Updated: s.UpdatedAt, Revision: s.Revision,
+		Aliases: aliasEntries(s.Aliases), Labels: s.Labels, Expires: at(s.ExpiresAt), RotateBy: at(s.RotateBy),
+		Created: at(s.CreatedAt), Updated: at(s.UpdatedAt), Revision: s.Revision,
 	}
 }
 
 // aliasEntry is an alias as the secret's record lists it.
 type aliasEntry struct {
-	Name  string    `json:"n"`
-	Until time.Time `json:"u"`
-	Rev   int64     `json:"r"`
+	Name  string `json:"n"`
+	Until stamp  `json:"u"`
+	Rev   int64  `json:"r"`
 }
 
 func aliasEntries(as []Alias) []aliasEntry {
 	var out []aliasEntry
 	for _, a := range as {
-		out = append(out, aliasEntry{Name: a.Name, Until: a.Until, Rev: a.rev})
+		out = append(out, aliasEntry{Name: a.Name, Until: at(a.Until), Rev: a.rev})
 	}
 	return out
 }
@@ -67,20 +71,20 @@ func aliasEntries(as []Alias) []aliasEntry {
 // the start (the name is free at once), kept only to say where the secret
 // went until the name is taken again or the secret is restored or purged.
 type aliasRec struct {
-	AliasOf string    `json:"alias_of"`
-	Project string    `json:"p"`
-	Name    string    `json:"n"`
-	Until   time.Time `json:"until"`
-	Trashed time.Time `json:"trashed,omitzero"`
+	AliasOf string `json:"alias_of"`
+	Project string `json:"p"`
+	Name    string `json:"n"`
+	Until   stamp  `json:"until"`
+	Trashed stamp  `json:"trashed,omitzero"`
 }
 
 func (r *secretRec) secret() *Secret {
 	return &Secret{
 		ID: r.ID, Project: r.Project, Name: r.Name, Description: r.Description,
 		CurrentVersion: r.Current, LatestVersion: r.Latest, PendingVersion: r.Pending,
-		PreviousVersion: r.Previous, PreviousUntil: utcOrZero(r.PrevUntil),
+		PreviousVersion: r.Previous, PreviousUntil: utcOrZero(r.PrevUntil.Time),
 		PreviousGrace: time.Duration(r.Grace) * time.Second, AliasTTL: time.Duration(r.AliasTTL) * time.Second,
-		Aliases: aliasesOf(r.Aliases), Labels: r.Labels, ExpiresAt: utcOrZero(r.Expires), RotateBy: utcOrZero(r.RotateBy),
+		Aliases: aliasesOf(r.Aliases), Labels: r.Labels, ExpiresAt: utcOrZero(r.Expires.Time), RotateBy: utcOrZero(r.RotateBy.Time),
 		CreatedAt: r.Created.UTC(), UpdatedAt: r.Updated.UTC(), Revision: r.Revision,
 	}
 }
@@ -101,42 +105,42 @@ func utcOrZero(t time.Time) time.Time {
 }
 
 type versionRec struct {
-	Project  string    `json:"p"`
-	SecretID string    `json:"s"`
-	Number   int       `json:"v"`
-	State    State     `json:"st"`
-	SHA256   string    `json:"h"`
-	Keys     []string  `json:"k"`
-	Created  time.Time `json:"ca"`
-	Changed  time.Time `json:"sa"`
+	Project  string   `json:"p"`
+	SecretID string   `json:"s"`
+	Number   int      `json:"v"`
+	State    State    `json:"st"`
+	SHA256   digest   `json:"h"`
+	Keys     []string `json:"k"`
+	Created  stamp    `json:"ca"`
+	Changed  stamp    `json:"sa"`
 }
 
 func versionToRec(v *Version) *versionRec {
 	return &versionRec{
 		Project: v.Project, SecretID: v.SecretID, Number: v.Number, State: v.State,
-		SHA256: v.SHA256, Keys: v.Keys, Created: v.CreatedAt, Changed: v.StateChangedAt,
+		SHA256: digest(v.SHA256), Keys: v.Keys, Created: at(v.CreatedAt), Changed: at(v.StateChangedAt),
 	}
 }
 
 func (r *versionRec) version() *Version {
 	return &Version{
 		Project: r.Project, SecretID: r.SecretID, Number: r.Number, State: r.State,
-		SHA256: r.SHA256, Keys: r.Keys, CreatedAt: r.Created.UTC(), StateChangedAt: r.Changed.UTC(),
+		SHA256: string(r.SHA256), Keys: r.Keys, CreatedAt: r.Created.UTC(), StateChangedAt: r.Changed.UTC(),
 	}
 }
 
 type apiKeyRec struct {
-	ID       string    `json:"id"`
-	Project  string    `json:"p"`
-	Name     string    `json:"n,omitempty"`
-	Scopes   []string  `json:"sc"`
-	Hash     string    `json:"h"`
-	Created  time.Time `json:"ca"`
-	LastUsed time.Time `json:"lu,omitzero"`
+	ID       string   `json:"id"`
+	Project  string   `json:"p"`
+	Name     string   `json:"n,omitempty"`
+	Scopes   []string `json:"sc"`
+	Hash     string   `json:"h"`
+	Created  stamp    `json:"ca"`
+	LastUsed stamp    `json:"lu,omitzero"`
 }
 
 func apiKeyToRec(k *APIKey) *apiKeyRec {
-	return &apiKeyRec{ID: k.ID, Project: k.Project, Name: k.Name, Scopes: k.Scopes, Hash: k.Hash, Created: k.CreatedAt, LastUsed: k.LastUsedAt}
+	return &apiKeyRec{ID: k.ID, Project: k.Project, Name: k.Name, Scopes: k.Scopes, Hash: k.Hash, Created: at(k.CreatedAt), LastUsed: at(k.LastUsedAt)}
 }
 
 func (r *apiKeyRec) apiKey() *APIKey {
@@ -159,7 +163,7 @@ type resolutionRec struct {
 	KeyID      string          `json:"kid,omitempty"`
 	Run        json.RawMessage `json:"run,omitempty"`
 	Step       json.RawMessage `json:"step,omitempty"`
-	ResolvedAt time.Time       `json:"at"`
+	ResolvedAt stamp           `json:"at"`
 }
 
 func (r *resolutionRec) resolution() *Resolution {

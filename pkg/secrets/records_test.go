@@ -3,13 +3,19 @@ package secrets_test
 import (
 	"context"
 	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
 	"io"
 	"log/slog"
 	"path/filepath"
+	"reflect"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mobius-secrets/mobius/pkg/keys/local"
+	"github.com/mobius-secrets/mobius/pkg/kv"
 	"github.com/mobius-secrets/mobius/pkg/secrets"
 	"github.com/mobius-secrets/mobius/pkg/store/bolt"
 )
@@ -62,3 +68,106 @@ func TestNameItemSecretOrAlias(t *testing.T) {
 		})
 	}
 }
+
+// A data file written before instants were stored as Unix milliseconds
+// and digests in base64 keeps working: its records, written here in the
+// old form (RFC 3339 strings, hex digests) in place of the new ones, read
+// as the same secret, version, event and values.
+func TestOldRecordFormat(t *testing.T) {
+	st, err := bolt.Open(filepath.Join(t.TempDir(), "mobius.db"), bolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	kek := make([]byte, 32)
+	rand.Read(kek)
+	w, err := local.New(kek)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := time.Date(2026, 12, 2, 4, 11, 33, 36e6, time.UTC)
+	svc := secrets.NewService(st, w, secrets.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: func() time.Time { return clock }})
+	ctx := context.Background()
+	created, err := svc.CreateSecret(ctx, "acme", secrets.CreateSecretInput{Name: "db", Values: map[string]string{"password": "hunter2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock = clock.Add(time.Minute)
+	expires := clock.Add(48 * time.Hour)
+	if _, err := svc.UpdateSecret(ctx, "acme", "db", secrets.UpdateSecretInput{ExpiresAt: &expires}); err != nil {
+		t.Fatal(err)
+	}
+	clock = clock.Add(time.Minute)
+	read := func() (*secrets.Secret, *secrets.Version, []*secrets.Event, map[string]string) {
+		t.Helper()
+		sec, err := svc.GetSecret(ctx, "acme", "db")
+		if err != nil {
+			t.Fatal(err)
+		}
+		byID, err := svc.GetSecret(ctx, "acme", created.ID)
+		if err != nil || !reflect.DeepEqual(byID, sec) {
+			t.Fatalf("by ID: %v, %+v; by name %+v", err, byID, sec)
+		}
+		v, _, err := svc.GetVersion(ctx, "acme", "db", "1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		page, err := svc.ListEvents(ctx, "acme", "", 10)
+		if err != nil || len(page.Events) != 2 {
+			t.Fatalf("events: %v, %+v", err, page)
+		}
+		rev, err := svc.Reveal(ctx, "acme", []string{"db"}, nil)
+		if err != nil || rev["db"] == nil {
+			t.Fatalf("reveal: %v, %+v", err, rev)
+		}
+		return sec, v, page.Events, rev["db"].Values
+	}
+	sec, v, evs, values := read()
+	if values["password"] != "hunter2" || len(v.SHA256) != 64 || sec.ExpiresAt.IsZero() {
+		t.Fatalf("as written: %+v %+v %v", sec, v, values)
+	}
+
+	// The old form of each record.
+	ms := func(t time.Time) string { return strconv.FormatInt(t.UnixMilli(), 10) }
+	sum, _ := hex.DecodeString(v.SHA256)
+	old := strings.NewReplacer(
+		ms(sec.CreatedAt), `"2026-12-02T04:11:33.036Z"`,
+		ms(sec.UpdatedAt), `"2026-12-02T04:12:33.036Z"`,
+		ms(sec.ExpiresAt), `"2026-12-04T04:12:33.036Z"`,
+		`"`+base64.RawURLEncoding.EncodeToString(sum)+`"`, `"`+v.SHA256+`"`,
+	).Replace
+	keys := []kv.Key{
+		secrets.SecretItemKey("acme", created.ID), secrets.NameItemKey("acme", "db"), secrets.VersionItemKey("acme", created.ID, 1),
+		{Partition: secrets.EventPartition("acme"), Sort: evs[0].ID}, {Partition: secrets.EventPartition("acme"), Sort: evs[1].ID},
+	}
+	items, err := st.Get(ctx, keys...)
+	if err != nil || len(items) != len(keys) {
+		t.Fatalf("%d items, %v", len(items), err)
+	}
+	var ops []kv.Op
+	for _, it := range items {
+		was := string(it.Value)
+		it.Value = []byte(old(was))
+		if string(it.Value) == was || strings.Contains(string(it.Value), ms(sec.CreatedAt)) {
+			t.Fatalf("%s: no old form of %s: %s", it.Key, was, it.Value)
+		}
+		ops = append(ops, kv.Put(it, kv.IfRev(it.Rev)))
+	}
+	if err := st.Commit(ctx, ops...); err != nil {
+		t.Fatal(err)
+	}
+	sec2, v2, evs2, values2 := read()
+	if !reflect.DeepEqual(sec2, sec) || !reflect.DeepEqual(v2, v) || !reflect.DeepEqual(evs2, evs) || !reflect.DeepEqual(values2, values) {
+		t.Errorf("the old form reads as\n%+v\n%+v\n%+v\n%v\nwant\n%+v\n%+v\n%+v\n%v", sec2, v2, evs2, values2, sec, v, evs, values)
+	}
+	// A change writes the record in the new form again.
+	if _, err := svc.UpdateSecret(ctx, "acme", "db", secrets.UpdateSecretInput{Description: ptr("the database")}); err != nil {
+		t.Fatal(err)
+	}
+	items, err = st.Get(ctx, keys[0])
+	if err != nil || len(items) != 1 || strings.Contains(string(items[0].Value), `"2026-`) {
+		t.Errorf("after a change: %v, %s", err, items[0].Value)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -643,7 +643,7 @@ func (s *Service) secretOps(cur, next *Secret, now time.Time, ops []kv.Op) ([]kv
 		if next.AliasTTL > 0 {
 			a := Alias{Name: cur.Name, Until: now.Add(next.AliasTTL), rev: next.Revision}
 			next.Aliases = append(next.Aliases, a)
-			rec := &aliasRec{AliasOf: cur.ID, Project: p, Name: cur.Name, Until: a.Until}
+			rec := &aliasRec{AliasOf: cur.ID, Project: p, Name: cur.Name, Until: at(a.Until)}
 			ops = append(ops, kv.Put(kv.Item{Key: nameKey(p, cur.Name), Value: encode(rec), Rev: a.rev, Expires: a.Until}, kv.IfRev(cur.Revision)))
 		} else {
 			ops = append(ops, kv.Delete(nameKey(p, cur.Name), kv.IfRev(cur.Revision)))

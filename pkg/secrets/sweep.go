@@ -42,11 +42,11 @@ const (
 )
 
 type reminderRec struct {
-	Project  string    `json:"p"`
-	SecretID string    `json:"s"`
-	Kind     string    `json:"k"`
-	Lead     int64     `json:"l"` // seconds
-	Date     time.Time `json:"d"`
+	Project  string `json:"p"`
+	SecretID string `json:"s"`
+	Kind     string `json:"k"`
+	Lead     int64  `json:"l"` // seconds
+	Date     stamp  `json:"d"`
 }
 
 func (r *reminderRec) leadName() string {
@@ -83,7 +83,7 @@ func reminderOps(cur, next *Secret, now time.Time, immediate bool) []kv.Op {
 		}
 		if !old.IsZero() {
 			for _, lead := range ReminderLeads {
-				r := reminderRec{Project: cur.Project, SecretID: cur.ID, Kind: kind, Lead: int64(lead / time.Second), Date: old}
+				r := reminderRec{Project: cur.Project, SecretID: cur.ID, Kind: kind, Lead: int64(lead / time.Second), Date: at(old)}
 				ops = append(ops, kv.Delete(r.key(), kv.Cond{}))
 			}
 		}
@@ -95,7 +95,7 @@ func reminderOps(cur, next *Secret, now time.Time, immediate bool) []kv.Op {
 			if passed && (!immediate || i+1 < len(ReminderLeads) && !nw.Add(-ReminderLeads[i+1]).After(now)) {
 				continue
 			}
-			r := &reminderRec{Project: next.Project, SecretID: next.ID, Kind: kind, Lead: int64(lead / time.Second), Date: nw}
+			r := &reminderRec{Project: next.Project, SecretID: next.ID, Kind: kind, Lead: int64(lead / time.Second), Date: at(nw)}
 			ops = append(ops, kv.Put(kv.Item{Key: r.key(), Value: encode(r)}, kv.Cond{}))
 		}
 	}
@@ -188,7 +188,7 @@ func (s *Service) fireReminder(ctx context.Context, it *kv.Item, now time.Time) 
 		if err != nil {
 			return false, err
 		}
-		if date := dateOf(sec, r.Kind); !date.Equal(r.Date) || !date.After(now) {
+		if date := dateOf(sec, r.Kind); !date.Equal(r.Date.Time) || !date.After(now) {
 			return drop()
 		}
 		typ := EventExpiring

@@ -38,8 +38,8 @@ type TrashedSecret struct {
 
 type trashRec struct {
 	Secret  secretRec `json:"s"`
-	Trashed time.Time `json:"ta"`
-	PurgeAt time.Time `json:"pa"`
+	Trashed stamp     `json:"ta"`
+	PurgeAt stamp     `json:"pa"`
 	Purging bool      `json:"pg,omitempty"`
 	Names   []string  `json:"tn,omitempty"`
 }
@@ -57,7 +57,7 @@ func (s *Service) trashFrom(it *kv.Item, project string) (*TrashedSecret, error)
 }
 
 func trashItem(t *TrashedSecret) kv.Item {
-	rec := &trashRec{Secret: *secretToRec(t.Secret), Trashed: t.TrashedAt, PurgeAt: t.PurgeAt, Purging: t.purging, Names: t.names}
+	rec := &trashRec{Secret: *secretToRec(t.Secret), Trashed: at(t.TrashedAt), PurgeAt: at(t.PurgeAt), Purging: t.purging, Names: t.names}
 	return kv.Item{Key: trashKey(t.Secret.Project, t.Secret.ID), Value: encode(rec), Rev: t.rev}
 }
 
@@ -73,7 +73,7 @@ func purgeItem(t *TrashedSecret) kv.Item {
 }
 
 func tombstoneItem(project, id, name string, now time.Time, rev int64) kv.Item {
-	rec := &aliasRec{AliasOf: id, Project: project, Name: name, Until: now, Trashed: now}
+	rec := &aliasRec{AliasOf: id, Project: project, Name: name, Until: at(now), Trashed: at(now)}
 	return kv.Item{Key: nameKey(project, name), Value: encode(rec), Rev: rev, Expires: now}
 }
 
