@@ -655,7 +655,15 @@ func TestPublisherUnderEmulator(t *testing.T) {
 		}
 		got := receive(t, q, queueURL)
 		if len(got) != 1 || got[0].DetailType != "secret.created" || !strings.Contains(string(got[0].Detail), `"evt_01Q3G99648812798SA1MA8P0S6"`) {
-			t.Errorf("delivered %v", got)
+			t.Fatalf("delivered %v", got)
+		}
+		// The stored record keeps its digest in base64 and its time in
+		// Unix milliseconds; the detail is the API's event, in hex and
+		// RFC 3339.
+		var detail struct{ SHA256, At string }
+		if err := json.Unmarshal(got[0].Detail, &detail); err != nil ||
+			detail.SHA256 != "a606b10e9324bdcd280af8bf49ca7fd656dad2b25b48d8f7a02a360659980956" || detail.At != "2030-01-02T03:04:05Z" {
+			t.Errorf("the detail %s: sha256 %q, at %q (%v)", got[0].Detail, detail.SHA256, detail.At, err)
 		}
 	})
 }
