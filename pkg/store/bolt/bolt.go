@@ -37,11 +37,12 @@
 //
 // # Durability and group commit
 //
-// Every Commit is durable (fsynced) before it returns. One goroutine
-// writes: a Commit that arrives while nothing is being written runs at
-// once, in a transaction of its own; commits that arrive while a
-// transaction is being written and synced wait, and the next transaction
-// takes all of them (up to Options.MaxBatch), in arrival order. Within a
+// Every Commit is durable (fsynced) before it returns. One transaction is
+// written at a time: a Commit that arrives while nothing is being written
+// runs at once, in its caller's goroutine and a transaction of its own;
+// commits that arrive while a transaction is being written and synced
+// wait, and the next transaction takes all of them (up to
+// Options.MaxBatch), in arrival order, written by the first of them. Within a
 // shared transaction each commit checks its conditions against the items
 // as the commits before it left them and is applied only if they all
 // hold, so a commit that fails gets its own error and the others are

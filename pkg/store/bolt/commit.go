@@ -10,16 +10,19 @@ import (
 	bbolt "go.etcd.io/bbolt"
 )
 
-// A request is one Commit waiting for the writer.
+// A request is one Commit waiting to be written.
 type request struct {
 	ops   []prepared
 	erase bool // it holds an Erase
 	bytes int  // of its encoded values
-	// state moves from queued to taken (by the writer) or to abandoned
+	// state moves from queued to taken (by a leader) or to abandoned
 	// (by a caller whose context ended first), once.
 	state atomic.Int32
 	err   error
 	done  chan struct{}
+	// lead receives once if this request is made the next leader while it
+	// waits (writer.heir).
+	lead chan struct{}
 }
 
 const (
@@ -37,13 +40,23 @@ type prepared struct {
 	cond  kv.Cond
 }
 
-// writer is the queue of commits and the one goroutine that writes them.
+// writer is the queue of commits and who writes them. There is no writer
+// goroutine: the commit that finds nobody writing becomes the leader and
+// writes, in its own goroutine, a transaction of the commits queued at
+// that moment (itself first). Commits that arrive while a leader writes
+// queue; when its transaction is durable and answered, the leader makes
+// the first commit still queued the next leader (its heir) and returns.
+// So a lone commit costs no hand-off to another goroutine and back, and
+// concurrent ones still share transactions. At most one leader writes at
+// a time: busy is set from when a commit starts leading until a leader
+// finds the queue empty, including while leadership passes to an heir.
 type writer struct {
 	mu       sync.Mutex
-	cond     *sync.Cond
 	queue    []*request
+	busy     bool
+	heir     *request // told to lead, not leading yet
 	closed   bool
-	stopped  chan struct{}
+	idle     *sync.Cond // broadcast when busy becomes false
 	maxBatch int
 	// hook, if set (by tests), runs inside each transaction after its
 	// commits are applied, with their number; an error fails the
@@ -54,45 +67,41 @@ type writer struct {
 }
 
 func (d *Driver) startWriter(maxBatch int) {
-	d.w.cond = sync.NewCond(&d.w.mu)
-	d.w.stopped = make(chan struct{})
+	d.w.idle = sync.NewCond(&d.w.mu)
 	d.w.maxBatch = maxBatch
-	go d.writeLoop()
 }
 
-// stop lets the writer finish what is queued and waits for it.
+// stop refuses new commits, lets the leaders write what is queued and
+// waits for them.
 func (w *writer) stop() {
 	w.mu.Lock()
+	defer w.mu.Unlock()
 	w.closed = true
-	w.cond.Broadcast()
-	w.mu.Unlock()
-	<-w.stopped
+	for w.busy {
+		w.idle.Wait()
+	}
 }
 
-func (w *writer) enqueue(r *request) error {
+// enqueue queues r; lead reports whether r must lead (nobody writes).
+func (w *writer) enqueue(r *request) (lead bool, err error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.closed {
-		return kv.Errorf(kv.Unavailable, "Commit", nil, "the store is closed")
+		return false, kv.Errorf(kv.Unavailable, "Commit", nil, "the store is closed")
 	}
 	w.queue = append(w.queue, r)
-	w.cond.Signal()
-	return nil
+	if w.busy {
+		return false, nil
+	}
+	w.busy = true
+	return true, nil
 }
 
-// next waits for commits and takes the next transaction's share: in
-// arrival order, at most maxBatch commits and maxBatchBytes of values
-// (at least one), leaving out commits abandoned meanwhile. open is false
-// once the writer is stopped and the queue is empty.
-func (w *writer) next() (batch []*request, open bool) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	for len(w.queue) == 0 && !w.closed {
-		w.cond.Wait()
-	}
-	if len(w.queue) == 0 {
-		return nil, false
-	}
+// next takes the leader's transaction's share of the queue: in arrival
+// order, at most maxBatch commits and maxBatchBytes of values (at least
+// one, unless all were abandoned), leaving out commits abandoned
+// meanwhile. Called by the leader, with mu held.
+func (w *writer) next() (batch []*request) {
 	n, size := 0, 0
 	for n < len(w.queue) && len(batch) < w.maxBatch {
 		r := w.queue[n]
@@ -110,18 +119,49 @@ func (w *writer) next() (batch []*request, open bool) {
 	if len(w.queue) == 0 {
 		w.queue = nil
 	}
-	return batch, true
+	return batch
 }
 
-func (d *Driver) writeLoop() {
-	defer close(d.w.stopped)
+// handOff ends the current leader's turn, with mu held: it tells the first
+// commit still queued to lead, or, if none is, clears busy. Commits
+// abandoned at the head of the queue are dropped.
+func (w *writer) handOff() {
+	for len(w.queue) > 0 && w.queue[0].state.Load() == abandoned {
+		w.queue[0] = nil
+		w.queue = w.queue[1:]
+	}
+	if len(w.queue) == 0 {
+		w.queue = nil
+		w.heir = nil
+		w.busy = false
+		w.idle.Broadcast()
+		return
+	}
+	w.heir = w.queue[0]
+	w.heir.lead <- struct{}{}
+}
+
+// lead writes transactions as the leader until this goroutine's own
+// request r is answered, then hands leadership on. A leader's request is
+// the first one queued and not abandoned (a commit that starts leading
+// found the queue empty; an heir is the head of the queue), so the first
+// transaction takes it; the loop is only a guard.
+func (d *Driver) lead(r *request) {
 	for {
-		batch, open := d.w.next()
-		if !open {
-			return
-		}
+		d.w.mu.Lock()
+		d.w.heir = nil
+		batch := d.w.next()
+		d.w.mu.Unlock()
 		if len(batch) > 0 {
 			d.write(batch)
+		}
+		select {
+		case <-r.done:
+			d.w.mu.Lock()
+			d.w.handOff()
+			d.w.mu.Unlock()
+			return
+		default:
 		}
 	}
 }
@@ -135,7 +175,7 @@ func (d *Driver) Commit(ctx context.Context, ops ...kv.Op) error {
 	if err := kv.CheckCommit(ops); err != nil {
 		return err
 	}
-	r := &request{ops: make([]prepared, len(ops)), done: make(chan struct{})}
+	r := &request{ops: make([]prepared, len(ops)), done: make(chan struct{}), lead: make(chan struct{}, 1)}
 	for i := range ops {
 		op := &ops[i]
 		p := prepared{kind: op.Kind, key: op.Item.Key, bkey: itemKey(op.Item.Key), cond: op.If}
@@ -146,14 +186,28 @@ func (d *Driver) Commit(ctx context.Context, ops ...kv.Op) error {
 		r.erase = r.erase || op.Erase
 		r.ops[i] = p
 	}
-	if err := d.w.enqueue(r); err != nil {
+	lead, err := d.w.enqueue(r)
+	if err != nil {
 		return err
+	}
+	if lead {
+		d.lead(r)
+		return r.err
 	}
 	select {
 	case <-r.done:
 		return r.err
+	case <-r.lead:
+		d.lead(r)
+		return r.err
 	case <-ctx.Done():
 		if r.state.CompareAndSwap(queued, abandoned) {
+			// Told to lead meanwhile: pass it on, unwritten.
+			d.w.mu.Lock()
+			if d.w.heir == r {
+				d.w.handOff()
+			}
+			d.w.mu.Unlock()
 			return kv.Errorf(kv.Unavailable, "Commit", ctx.Err(), "the request ended before the commit was written; nothing was written")
 		}
 		return kv.Errorf(kv.Unavailable, "Commit", ctx.Err(), "the request ended while the commit was being written; it may have been applied")

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,7 +16,7 @@ import (
 	"github.com/mobius-secrets/mobius/pkg/store/bolt"
 )
 
-// waitQueued waits until n commits wait for the writer.
+// waitQueued waits until n commits wait for a leader.
 func waitQueued(t *testing.T, d *bolt.Driver, n int) {
 	t.Helper()
 	for bolt.Queued(d) < n {
@@ -259,5 +261,184 @@ func TestConcurrentCommits(t *testing.T) {
 		if got := all(t, d, fmt.Sprint("w", w)); len(got) != each {
 			t.Errorf("writer %d: %d items after reopening, want %d", w, len(got), each)
 		}
+	}
+}
+
+// A commit that finds nobody writing is written by its caller's goroutine,
+// with no hand-off to another goroutine and back; concurrent commits still
+// share transactions (TestQueuedCommitsShareATransaction).
+func TestALoneCommitIsWrittenByItsCaller(t *testing.T) {
+	d := MustOpen(t)
+	var stacks []string
+	bolt.SetTxHook(d, func(int) error {
+		buf := make([]byte, 64<<10)
+		stacks = append(stacks, string(buf[:runtime.Stack(buf, false)]))
+		return nil
+	})
+	for i := range 3 {
+		mustCommit(t, d, put("p", fmt.Sprint(i), "v", absent))
+	}
+	if len(stacks) != 3 {
+		t.Fatalf("%d transactions for 3 lone commits, want 3", len(stacks))
+	}
+	for i, s := range stacks {
+		if !strings.Contains(s, "TestALoneCommitIsWrittenByItsCaller") {
+			t.Errorf("lone commit %d was written by another goroutine:\n%s", i, s)
+		}
+	}
+}
+
+// When a transaction is answered, the first commit still queued leads the
+// next one, which takes every commit queued meanwhile; commits abandoned
+// at the head of the queue are passed over, and once the queue is empty
+// the next commit leads again by itself.
+func TestLeadershipPassesToTheNextQueuedCommit(t *testing.T) {
+	d := MustOpen(t)
+	g := newGate(d)
+	first := start(d, ctx, put("p", "first", "0", kv.Cond{}))
+	<-g.entered
+	c, cancel := context.WithCancel(ctx)
+	gone := start(d, c, put("p", "gone", "v", kv.Cond{}))
+	waitQueued(t, d, 1)
+	var results []chan error
+	for i := range 3 {
+		results = append(results, start(d, ctx, put("p", fmt.Sprint(i), "v", absent)))
+		waitQueued(t, d, i+2)
+	}
+	cancel()
+	if err := <-gone; kv.ErrorCode(err) != kv.Unavailable {
+		t.Fatalf("the abandoned commit: %v, want Unavailable", err)
+	}
+	close(g.release)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	for i, ch := range results {
+		if err := <-ch; err != nil {
+			t.Errorf("commit %d: %v", i, err)
+		}
+	}
+	if n := <-g.sizes; n != 3 {
+		t.Errorf("the second transaction took %d commits, want 3", n)
+	}
+	mustCommit(t, d, put("p", "last", "v", absent))
+	if n := <-g.sizes; n != 1 {
+		t.Errorf("the last transaction took %d commits, want 1", n)
+	}
+	if n := bolt.Transactions(d); n != 3 {
+		t.Errorf("%d transactions, want 3", n)
+	}
+	if items, _ := d.Get(ctx, key("p", "gone")); len(items) != 0 {
+		t.Errorf("the abandoned commit was written: %v", items)
+	}
+}
+
+// heldContext ends when end is called; its Done blocks until then, and
+// entered is closed when Done is first called.
+type heldContext struct {
+	context.Context
+	entered, ended chan struct{}
+	once           sync.Once
+	err            atomic.Bool
+}
+
+func newHeldContext() *heldContext {
+	return &heldContext{Context: ctx, entered: make(chan struct{}), ended: make(chan struct{})}
+}
+
+func (c *heldContext) Done() <-chan struct{} {
+	c.once.Do(func() { close(c.entered) })
+	<-c.ended
+	return c.ended
+}
+
+func (c *heldContext) Err() error {
+	if c.err.Load() {
+		return context.Canceled
+	}
+	return nil
+}
+
+func (c *heldContext) end() { c.err.Store(true); close(c.ended) }
+
+// A commit whose context ends when it is told to lead either leads (and
+// is written) or withdraws and passes the lead on: either way the commit
+// queued behind it is written and the store takes commits after. (Its
+// Commit waits for the select over its result, the lead and its context
+// until both the lead and the end are there; the select picks one at
+// random, so the rounds take both ways.)
+func TestAnHeirThatEndsPassesTheLeadOn(t *testing.T) {
+	written, withdrawn := 0, 0
+	for i := range 40 {
+		d := MustOpen(t)
+		g := newGate(d)
+		first := start(d, ctx, put("p", "first", "0", kv.Cond{}))
+		<-g.entered
+		hc := newHeldContext()
+		heir := start(d, hc, put("p", "heir", "v", kv.Cond{}))
+		<-hc.entered
+		behind := start(d, ctx, put("p", "behind", "v", kv.Cond{}))
+		waitQueued(t, d, 2)
+		close(g.release)
+		if err := <-first; err != nil { // the lead is handed to heir
+			t.Fatal(err)
+		}
+		hc.end()
+		herr := <-heir
+		if err := <-behind; err != nil {
+			t.Fatalf("round %d: the commit behind the heir: %v", i, err)
+		}
+		mustCommit(t, d, put("p", "after", "v", absent))
+		items, err := d.Get(ctx, key("p", "heir"))
+		switch {
+		case err != nil:
+			t.Fatal(err)
+		case herr == nil && len(items) == 1:
+			written++
+		case kv.ErrorCode(herr) == kv.Unavailable && len(items) == 0 && strings.Contains(herr.Error(), "nothing was written"):
+			withdrawn++
+		default:
+			t.Fatalf("round %d: the heir returned %v and left %d items", i, herr, len(items))
+		}
+		if err := d.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("the heir was written %d times, withdrawn %d", written, withdrawn)
+	if written == 0 || withdrawn == 0 {
+		t.Errorf("the heir was written %d times and withdrawn %d: want both ways taken", written, withdrawn)
+	}
+}
+
+// Close waits for the commits queued behind a transaction being written:
+// they are written, and commits after Close fail.
+func TestCloseWaitsForQueuedCommits(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "mobius.db")
+	d := mustOpenAt(t, path)
+	g := newGate(d)
+	first := start(d, ctx, put("p", "first", "0", kv.Cond{}))
+	<-g.entered
+	var results []chan error
+	for i := range 3 {
+		results = append(results, start(d, ctx, put("p", fmt.Sprint(i), "v", absent)))
+		waitQueued(t, d, i+1)
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- d.Close() }()
+	close(g.release)
+	for i, ch := range append(results, first) {
+		if err := <-ch; err != nil {
+			t.Errorf("commit %d: %v", i, err)
+		}
+	}
+	if err := <-closed; err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Commit(ctx, put("p", "late", "v", kv.Cond{})); kv.ErrorCode(err) != kv.Unavailable {
+		t.Fatalf("a commit after Close: %v, want Unavailable", err)
+	}
+	d = mustOpenAt(t, path)
+	if got := all(t, d, "p"); len(got) != 4 {
+		t.Fatalf("after reopening: %d items, want 4", len(got))
 	}
 }

@@ -20,8 +20,8 @@ import (
 // ones, freed by a transaction that an open reader may still need. So
 // scrub first waits for every read transaction that began before it
 // (readers.drain); reads that begin meanwhile see the tree of the last
-// commit, which references no page freed so far. scrub runs in the writer
-// goroutine right after a commit (or in Open, before the writer starts),
+// commit, which references no page freed so far. scrub runs in the leading
+// commit's goroutine right after its transaction (or in Open, before any commit),
 // and holds bbolt's writer lock while it works, so no commit frees a page
 // such a newer reader uses before scrub is done. Pages bbolt writes later
 // are written whole (unused bytes zeroed), so free pages are the only
