@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/mobius-secrets/mobius/pkg/kv"
 	bbolt "go.etcd.io/bbolt"
@@ -45,9 +46,13 @@ func BenchmarkCommit(b *testing.B) {
 	}
 }
 
-// run calls f(0) … f(b.N-1) from writers goroutines and reports commits/s.
+// run calls f(0) … f(b.N-1) from writers goroutines and reports commits/s
+// and the CPU time of the process per commit (which, on a machine shared
+// with other work, varies less than the rate: fsync latency follows the
+// disk's other users).
 func run(b *testing.B, writers int, f func(i int64) error) {
 	b.ResetTimer()
+	cpu0 := processCPU()
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for range writers {
@@ -62,4 +67,7 @@ func run(b *testing.B, writers int, f func(i int64) error) {
 	}
 	wg.Wait()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "commits/s")
+	if cpu1 := processCPU(); cpu0 >= 0 && cpu1 >= 0 {
+		b.ReportMetric(float64(cpu1-cpu0)/float64(time.Microsecond)/float64(b.N), "cpu-µs/commit")
+	}
 }
