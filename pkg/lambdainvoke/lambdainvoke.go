@@ -84,10 +84,11 @@ type Options struct {
 // Handler serves the Invoke API for one function. It is safe for
 // concurrent use.
 type Handler struct {
-	fn    Function
-	errf  ErrorFunc
-	opts  Options
-	names map[string]bool
+	fn      Function
+	errf    ErrorFunc
+	opts    Options
+	names   map[string]bool
+	workers *workers
 }
 
 // NewHandler returns the Invoke API of fn. It panics if opts names no
@@ -108,7 +109,7 @@ func NewHandler(fn Function, errf ErrorFunc, opts Options) *Handler {
 	if opts.Account == "" {
 		opts.Account = "000000000000"
 	}
-	h := &Handler{fn: fn, errf: errf, opts: opts, names: map[string]bool{}}
+	h := &Handler{fn: fn, errf: errf, opts: opts, names: map[string]bool{}, workers: newWorkers(workerIdle)}
 	for _, n := range opts.Names {
 		h.names[n] = true
 	}
@@ -246,7 +247,7 @@ func (h *Handler) run(ctx context.Context, id string, payload []byte) (body []by
 		panicked bool
 	}
 	done := make(chan outcome, 1)
-	go func() {
+	h.workers.run(func() {
 		defer func() {
 			if p := recover(); p != nil {
 				// The panic value may hold anything: it is not logged.
@@ -255,7 +256,7 @@ func (h *Handler) run(ctx context.Context, id string, payload []byte) (body []by
 		}()
 		out, err := h.fn(ctx, payload)
 		done <- outcome{out: out, err: err}
-	}()
+	})
 	var o outcome
 	select {
 	case o = <-done:
