@@ -193,8 +193,36 @@ func (s *Service) VerifyGrant(ctx context.Context, token string) (*Grant, error)
 	if token == "" {
 		return nil, bad("is missing: pass \"grant\", minted with POST /v1/projects/{project}/resolve-grants")
 	}
+	if len(token) > maxGrantStringLen {
+		return nil, bad("is malformed")
+	}
+	g, ok := s.verified.getWith(token, copyGrant)
+	if !ok {
+		var err error
+		if g, err = s.readGrant(ctx, token, bad); err != nil {
+			return nil, err
+		}
+		s.verified.put(token, copyGrant(g))
+	}
+	if !s.Now().Before(g.ExpiresAt) {
+		return nil, bad("has expired")
+	}
+	live, err := s.grantLive(ctx, g)
+	if err != nil {
+		return nil, err
+	}
+	if !live {
+		return nil, bad("was revoked, or the API key that minted it was")
+	}
+	return g, nil
+}
+
+// readGrant checks token's MAC under the grant key and reads what it says:
+// the part of VerifyGrant that depends on the string alone, done once per
+// string and process (Service.verified).
+func (s *Service) readGrant(ctx context.Context, token string, bad func(string) error) (*Grant, error) {
 	body, ok := strings.CutPrefix(token, GrantPrefix)
-	if !ok || len(token) > maxGrantStringLen {
+	if !ok {
 		return nil, bad("is malformed")
 	}
 	p64, m64, ok := strings.Cut(body, ".")
@@ -229,17 +257,15 @@ func (s *Service) VerifyGrant(ctx context.Context, token string) (*Grant, error)
 	for _, id := range p.Secrets {
 		g.Secrets = append(g.Secrets, GrantSecret{ID: id})
 	}
-	if !s.Now().Before(g.ExpiresAt) {
-		return nil, bad("has expired")
-	}
-	live, err := s.grantLive(ctx, g)
-	if err != nil {
-		return nil, err
-	}
-	if !live {
-		return nil, bad("was revoked, or the API key that minted it was")
-	}
 	return g, nil
+}
+
+// copyGrant is a copy of g that shares nothing the caller may change.
+func copyGrant(g *Grant) *Grant {
+	c := *g
+	c.Secrets = slices.Clone(g.Secrets)
+	c.Run = slices.Clone(g.Run)
+	return &c
 }
 
 // grantLive reports whether g's record and its minting key both still

@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -101,5 +102,61 @@ func BenchmarkVerifyGrantWarm(b *testing.B) {
 		if _, err := svc.VerifyGrant(ctx, token); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestVerifiedGrantsAreCheckedOnEveryUse: a grant string verified once is
+// read from the process's memory after, yet each use still checks expiry
+// and revocation, and what a caller does to the grant it got changes no
+// later answer.
+func TestVerifiedGrantsAreCheckedOnEveryUse(t *testing.T) {
+	ctx := context.Background()
+	k := make([]byte, 32)
+	rand.Read(k)
+	b, _ := aes.NewCipher(k)
+	a, _ := cipher.NewGCM(b)
+	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+	svc := NewService(memkv.New(), &gcmWrapper{a}, Options{Now: func() time.Time { return now }, Logger: slog.New(slog.DiscardHandler)})
+	by, _, err := svc.CreateAPIKey(ctx, "acme", "scheduler", AllScopes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sec, err := svc.CreateSecret(ctx, "acme", CreateSecretInput{Name: "db", Values: map[string]string{"k": "v"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ttl := time.Hour
+	mint := func() (*Grant, string) {
+		g, token, err := svc.MintGrant(ctx, "acme", by, MintGrantInput{Secrets: []string{"db"}, Run: []byte(`{"run_id":"r1"}`), TTL: ttl})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return g, token
+	}
+	g, token := mint()
+	for i := range 3 {
+		got, err := svc.VerifyGrant(ctx, token)
+		if err != nil || got.ID != g.ID || len(got.Secrets) != 1 || got.Secrets[0].ID != sec.ID || string(got.Run) != `{"run_id":"r1"}` {
+			t.Fatalf("use %d: %+v, %v", i, got, err)
+		}
+		got.Secrets[0].ID, got.Run[0] = "sec_other", '['
+	}
+	if _, ok := svc.verified.get(token); !ok {
+		t.Fatal("a verified grant string is not remembered")
+	}
+
+	now = now.Add(ttl)
+	if _, err := svc.VerifyGrant(ctx, token); ErrorCode(err) != Unauthorized || !strings.Contains(err.Error(), "expired") {
+		t.Fatalf("a remembered grant after its expiry: %v", err)
+	}
+	g, token = mint()
+	if _, err := svc.VerifyGrant(ctx, token); err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.RevokeGrant(ctx, "acme", g.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.VerifyGrant(ctx, token); ErrorCode(err) != Unauthorized || !strings.Contains(err.Error(), "revoked") {
+		t.Fatalf("a remembered grant after its revocation: %v", err)
 	}
 }

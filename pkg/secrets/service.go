@@ -60,7 +60,11 @@ type Service struct {
 	auth  *ttlCache[*APIKey]
 	// grants caches whether a grant (and the key that minted it) is live.
 	grants *ttlCache[bool]
-	dekc   *ttlCache[[]byte]
+	// verified holds the grant strings whose MAC this process checked,
+	// with what each says; whether it is live and unexpired is checked on
+	// every use.
+	verified *ttlCache[*Grant]
+	dekc     *ttlCache[[]byte]
 	// ctc caches sealed ciphertext by version: immutable while it exists,
 	// so a warm resolve reads only the secret's small record.
 	ctc   *ttlCache[[]byte]
@@ -111,6 +115,7 @@ func NewService(d kv.Driver, keys KeyWrapper, o Options) *Service {
 	if authTTL > 0 {
 		s.auth = newTTLCache[*APIKey](4096, authTTL, s.now, nil)
 		s.grants = newTTLCache[bool](4096, authTTL, s.now, nil)
+		s.verified = newTTLCache[*Grant](4096, 10*time.Minute, s.now, nil)
 	}
 	dekTTL, dekSize := o.DataKeyCacheTTL, o.DataKeyCacheSize
 	if dekTTL <= 0 || dekTTL > 5*time.Minute {
