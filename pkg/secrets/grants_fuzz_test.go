@@ -160,3 +160,52 @@ func TestVerifiedGrantsAreCheckedOnEveryUse(t *testing.T) {
 		t.Fatalf("a remembered grant after its revocation: %v", err)
 	}
 }
+
+// TestDecodedSecretsAreReused: a secret record read twice as the same
+// bytes is decoded once; what a caller does to the secret it got changes
+// no later read; a record that changed is decoded afresh; and the cache
+// holds at most its bound.
+func TestDecodedSecretsAreReused(t *testing.T) {
+	ctx := context.Background()
+	k := make([]byte, 32)
+	rand.Read(k)
+	b, _ := aes.NewCipher(k)
+	a, _ := cipher.NewGCM(b)
+	svc := NewService(memkv.New(), &gcmWrapper{a}, Options{Logger: slog.New(slog.DiscardHandler)})
+	if _, err := svc.CreateSecret(ctx, "acme", CreateSecretInput{Name: "db", Values: map[string]string{"k": "v"}, Labels: map[string]string{"env": "prod"}}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := svc.GetSecret(ctx, "acme", "db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got.Labels["env"], got.Labels["team"] = "dev", "pay"
+	items, err := svc.kv.Get(ctx, nameKey("acme", "db"))
+	if err != nil || len(items) != 1 {
+		t.Fatal(items, err)
+	}
+	r1, err1 := svc.secretRecFrom(&items[0])
+	r2, err2 := svc.secretRecFrom(&items[0])
+	if err1 != nil || err2 != nil || r1 != r2 {
+		t.Fatalf("the same bytes were decoded twice (%p, %p; %v, %v)", r1, r2, err1, err2)
+	}
+	again, err := svc.GetSecret(ctx, "acme", "db")
+	if err != nil || len(again.Labels) != 1 || again.Labels["env"] != "prod" {
+		t.Fatalf("after a caller changed its copy: %v, %v", again.Labels, err)
+	}
+	desc := "rotated weekly"
+	if _, err := svc.UpdateSecret(ctx, "acme", "db", UpdateSecretInput{Description: &desc}); err != nil {
+		t.Fatal(err)
+	}
+	if after, err := svc.GetSecret(ctx, "acme", "db"); err != nil || after.Description != desc || after.Revision == again.Revision {
+		t.Fatalf("a changed record read as before: %+v, %v", after, err)
+	}
+
+	c := newDecodedSecrets(3)
+	for i := range 10 {
+		c.put(string(rune('a'+i)), decodedSecret{})
+	}
+	if len(c.m) != 3 {
+		t.Fatalf("%d entries, bound 3", len(c.m))
+	}
+}

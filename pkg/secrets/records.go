@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/mobius-secrets/mobius/pkg/kv"
@@ -206,14 +207,72 @@ var aliasOfMember = []byte(`"alias_of"`)
 // secretFrom decodes the secret record in it, which was read from the ID
 // item of (project, id) or the name item of (project, name).
 func (s *Service) secretFrom(it *kv.Item, project string) (*Secret, error) {
-	var r secretRec
-	if err := s.decode(it, &r); err != nil {
+	r, err := s.secretRecFrom(it)
+	if err != nil {
 		return nil, err
 	}
 	if r.Project != project || (it.Key != secretKey(project, r.ID) && it.Key != nameKey(project, r.Name)) || it.Rev != r.Revision {
 		return nil, s.misplaced(it, "secret")
 	}
-	return r.secret(), nil
+	sec := r.secret()
+	sec.Labels = cloneLabels(sec.Labels) // the record may be the cache's
+	return sec, nil
+}
+
+// decodedSecret is a secret record as the store held it and as it decodes.
+type decodedSecret struct {
+	value []byte
+	rec   *secretRec
+}
+
+// decodedSecrets holds the secret records last decoded, by item key, at
+// most max of them; when full, a put drops one entry at random (a list
+// page of a large store puts many, each once).
+type decodedSecrets struct {
+	mu  sync.Mutex
+	max int
+	m   map[string]decodedSecret
+}
+
+func newDecodedSecrets(max int) *decodedSecrets {
+	return &decodedSecrets{max: max, m: make(map[string]decodedSecret)}
+}
+
+func (c *decodedSecrets) get(k string) (decodedSecret, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	d, ok := c.m[k]
+	return d, ok
+}
+
+func (c *decodedSecrets) put(k string, d decodedSecret) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.m[k]; !ok && len(c.m) >= c.max {
+		for victim := range c.m {
+			delete(c.m, victim)
+			break
+		}
+	}
+	c.m[k] = d
+}
+
+// secretRecFrom decodes the secret record in it, or takes it from
+// Service.decoded when the item holds the very bytes decoded before:
+// decoding is a pure function of the bytes, so an item changed since
+// (another revision, another record) has other bytes and is decoded
+// afresh. Every read of a secret, by name or by ID, comes here.
+func (s *Service) secretRecFrom(it *kv.Item) (*secretRec, error) {
+	ck := it.Partition + "\x00" + it.Sort
+	if d, ok := s.decoded.get(ck); ok && bytes.Equal(d.value, it.Value) {
+		return d.rec, nil
+	}
+	r := new(secretRec)
+	if err := s.decode(it, r); err != nil {
+		return nil, err
+	}
+	s.decoded.put(ck, decodedSecret{value: bytes.Clone(it.Value), rec: r})
+	return r, nil
 }
 
 // nameFrom decodes the name item it of project: the secret's record, or

@@ -65,6 +65,9 @@ type Service struct {
 	// every use.
 	verified *ttlCache[*Grant]
 	dekc     *ttlCache[[]byte]
+	// decoded holds secret records as last decoded, by item, with the
+	// bytes they were decoded from (secretRecFrom).
+	decoded *decodedSecrets
 	// ctc caches sealed ciphertext by version: immutable while it exists,
 	// so a warm resolve reads only the secret's small record.
 	ctc   *ttlCache[[]byte]
@@ -128,6 +131,7 @@ func NewService(d kv.Driver, keys KeyWrapper, o Options) *Service {
 		s.dekc = newTTLCache[[]byte](dekSize, dekTTL, s.now, func(b []byte) { clear(b) })
 	}
 	s.lastUse = newTTLCache[bool](4096, LastUsedInterval, s.now, nil)
+	s.decoded = newDecodedSecrets(4096)
 	ctSize := o.CiphertextCacheSize
 	if ctSize == 0 {
 		ctSize = 256
