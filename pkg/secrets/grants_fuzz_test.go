@@ -22,12 +22,8 @@ import (
 // grant ID, project or key finds no record, and is refused.
 func FuzzVerifyGrant(f *testing.F) {
 	ctx := context.Background()
-	k := make([]byte, 32)
-	rand.Read(k)
-	b, _ := aes.NewCipher(k)
-	a, _ := cipher.NewGCM(b)
 	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
-	svc := NewService(memkv.New(), &gcmWrapper{a}, Options{Now: func() time.Time { return now }, Logger: slog.New(slog.DiscardHandler)})
+	svc := memService(func() time.Time { return now })
 	by, _, err := svc.CreateAPIKey(ctx, "acme", "scheduler", AllScopes)
 	if err != nil {
 		f.Fatal(err)
@@ -78,11 +74,7 @@ func FuzzVerifyGrant(f *testing.F) {
 // MAC, the payload's decoding and the liveness cache, no store read.
 func BenchmarkVerifyGrantWarm(b *testing.B) {
 	ctx := context.Background()
-	k := make([]byte, 32)
-	rand.Read(k)
-	c, _ := aes.NewCipher(k)
-	a, _ := cipher.NewGCM(c)
-	svc := NewService(memkv.New(), &gcmWrapper{a}, Options{Logger: slog.New(slog.DiscardHandler)})
+	svc := memService(nil)
 	by, _, err := svc.CreateAPIKey(ctx, "acme", "scheduler", AllScopes)
 	if err != nil {
 		b.Fatal(err)
@@ -111,12 +103,8 @@ func BenchmarkVerifyGrantWarm(b *testing.B) {
 // later answer.
 func TestVerifiedGrantsAreCheckedOnEveryUse(t *testing.T) {
 	ctx := context.Background()
-	k := make([]byte, 32)
-	rand.Read(k)
-	b, _ := aes.NewCipher(k)
-	a, _ := cipher.NewGCM(b)
 	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
-	svc := NewService(memkv.New(), &gcmWrapper{a}, Options{Now: func() time.Time { return now }, Logger: slog.New(slog.DiscardHandler)})
+	svc := memService(func() time.Time { return now })
 	by, _, err := svc.CreateAPIKey(ctx, "acme", "scheduler", AllScopes)
 	if err != nil {
 		t.Fatal(err)
@@ -167,11 +155,7 @@ func TestVerifiedGrantsAreCheckedOnEveryUse(t *testing.T) {
 // holds at most its bound.
 func TestDecodedSecretsAreReused(t *testing.T) {
 	ctx := context.Background()
-	k := make([]byte, 32)
-	rand.Read(k)
-	b, _ := aes.NewCipher(k)
-	a, _ := cipher.NewGCM(b)
-	svc := NewService(memkv.New(), &gcmWrapper{a}, Options{Logger: slog.New(slog.DiscardHandler)})
+	svc := memService(nil)
 	if _, err := svc.CreateSecret(ctx, "acme", CreateSecretInput{Name: "db", Values: map[string]string{"k": "v"}, Labels: map[string]string{"env": "prod"}}); err != nil {
 		t.Fatal(err)
 	}
@@ -208,4 +192,14 @@ func TestDecodedSecretsAreReused(t *testing.T) {
 	if len(c.m) != 3 {
 		t.Fatalf("%d entries, bound 3", len(c.m))
 	}
+}
+
+// memService is a Service on memkv, sealing under a fresh AES-GCM key, on
+// the clock now (the system's if nil), logging nowhere.
+func memService(now func() time.Time) *Service {
+	k := make([]byte, 32)
+	rand.Read(k)
+	b, _ := aes.NewCipher(k)
+	a, _ := cipher.NewGCM(b)
+	return NewService(memkv.New(), &gcmWrapper{a}, Options{Now: now, Logger: slog.New(slog.DiscardHandler)})
 }
