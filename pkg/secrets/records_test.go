@@ -2,40 +2,23 @@ package secrets_test
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
-	"io"
-	"log/slog"
-	"path/filepath"
 	"reflect"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/mobius-secrets/mobius/pkg/keys/local"
 	"github.com/mobius-secrets/mobius/pkg/kv"
 	"github.com/mobius-secrets/mobius/pkg/secrets"
-	"github.com/mobius-secrets/mobius/pkg/store/bolt"
 )
 
 // A name's item holds a secret's record or, after a rename, an alias. A
 // secret's description may hold the alias's member name, quotes and all;
 // it is still read as the secret, and an alias is still read as an alias.
 func TestNameItemSecretOrAlias(t *testing.T) {
-	st, err := bolt.Open(filepath.Join(t.TempDir(), "mobius.db"), bolt.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	kek := make([]byte, 32)
-	rand.Read(kek)
-	w, err := local.New(kek)
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc := secrets.NewService(st, w, secrets.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	svc, _ := boltService(t, secrets.Options{})
 	ctx := context.Background()
 	for _, tc := range []struct{ name, description string }{
 		{"plain", "a database password"},
@@ -74,19 +57,8 @@ func TestNameItemSecretOrAlias(t *testing.T) {
 // old form (RFC 3339 strings, hex digests) in place of the new ones, read
 // as the same secret, version, event and values.
 func TestOldRecordFormat(t *testing.T) {
-	st, err := bolt.Open(filepath.Join(t.TempDir(), "mobius.db"), bolt.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	kek := make([]byte, 32)
-	rand.Read(kek)
-	w, err := local.New(kek)
-	if err != nil {
-		t.Fatal(err)
-	}
 	clock := time.Date(2026, 12, 2, 4, 11, 33, 36e6, time.UTC)
-	svc := secrets.NewService(st, w, secrets.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: func() time.Time { return clock }})
+	svc, st := boltService(t, secrets.Options{Now: func() time.Time { return clock }})
 	ctx := context.Background()
 	created, err := svc.CreateSecret(ctx, "acme", secrets.CreateSecretInput{Name: "db", Values: map[string]string{"password": "hunter2"}})
 	if err != nil {

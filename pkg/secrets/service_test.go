@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
-	"io"
 	"log/slog"
 	"path/filepath"
 	"sync"
@@ -19,18 +18,7 @@ import (
 // another's keys all the time; every reveal still decrypts (an evicted key
 // is zeroed, which must not reach a reveal still using it).
 func TestConcurrentRevealsWithASmallKeyCache(t *testing.T) {
-	st, err := bolt.Open(filepath.Join(t.TempDir(), "mobius.db"), bolt.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	kek := make([]byte, 32)
-	rand.Read(kek)
-	w, err := local.New(kek)
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc := secrets.NewService(st, w, secrets.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), DataKeyCacheSize: 2})
+	svc, _ := boltService(t, secrets.Options{DataKeyCacheSize: 2})
 	ctx := context.Background()
 	const n = 8
 	for i := range n {
@@ -60,4 +48,24 @@ func TestConcurrentRevealsWithASmallKeyCache(t *testing.T) {
 	if len(errs) > 0 {
 		t.Fatalf("%d of %d reveals failed on untampered data; first: %v", len(errs), goroutines*each, <-errs)
 	}
+}
+
+// boltService is a Service with opts on a new embedded store under the
+// test's folder and a fresh local key, logging nowhere; the store is
+// closed when the test ends.
+func boltService(t *testing.T, opts secrets.Options) (*secrets.Service, *bolt.Driver) {
+	t.Helper()
+	st, err := bolt.Open(filepath.Join(t.TempDir(), "mobius.db"), bolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	kek := make([]byte, 32)
+	rand.Read(kek)
+	w, err := local.New(kek)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.Logger = slog.New(slog.DiscardHandler)
+	return secrets.NewService(st, w, opts), st
 }
