@@ -2,7 +2,7 @@
 # Included from the Makefile.
 #
 #   make fuzz                      every fuzz target for FUZZTIME each
-#   make soak                      the reliability tests, longer
+#   make soak                      the reliability tests and the model test, longer
 
 GO       ?= go
 FUZZTIME ?= 30s
@@ -52,5 +52,7 @@ soak:
 	@status=0; \
 	CRASH_ITERATIONS=$(CRASH_ITERATIONS) SOAK_DURATION=$(SOAK_DURATION) RELIABILITY_MODEL_CHECKS=$(RELIABILITY_MODEL_CHECKS) \
 		$(GO) test -count=1 -v -timeout 60m ./pkg/internal/reliability/ > $(SOAK_LOG) 2>&1 || status=$$?; \
+	MODEL_CHECKS_MOTO=$(RELIABILITY_MODEL_CHECKS) \
+		$(GO) test -count=1 -v -timeout 60m -run '^TestModel$$' ./pkg/store/suites/ >> $(SOAK_LOG) 2>&1 || status=$$?; \
 	grep -E '^(--- |ok|FAIL)|_test\.go:[0-9]+: [a-zA-Z ,()0-9]+:' $(SOAK_LOG) | grep -v 'INTEGRITY' ; \
 	exit $$status
