@@ -9,8 +9,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
+
+	"github.com/mobius-secrets/mobius/internal/testsupport"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
@@ -22,30 +23,13 @@ import (
 
 const invokeCanary = "sk-CANARY-invoke-wiring-0b7e"
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // TestServeAnswersTheInvokeAPI drives the App's handler, as `mobius serve`
 // serves it, with the AWS SDK's Lambda client and the runner package: the
 // resolve function answers on the same listener as the HTTP API, and a
 // value appears in the output and nowhere else.
 func TestServeAnswersTheInvokeAPI(t *testing.T) {
 	ctx := context.Background()
-	var log lockedBuffer
+	var log testsupport.SyncBuffer
 	a, err := New(ctx, Config{Store: StoreBolt, DataDir: t.TempDir()}, slog.New(slog.NewJSONHandler(&log, nil)))
 	if err != nil {
 		t.Fatal(err)

@@ -1,34 +1,21 @@
 package app
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/mobius-secrets/mobius/internal/testsupport"
 
 	"github.com/mobius-secrets/mobius/pkg/keys/local"
 	"github.com/mobius-secrets/mobius/pkg/kv"
 	"github.com/mobius-secrets/mobius/pkg/kv/memkv"
 	"github.com/mobius-secrets/mobius/pkg/secrets"
 )
-
-// syncBuffer is a bytes.Buffer safe for the logger and the test at once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 // The loop sweeps at once and on every tick, logs a failure and goes on,
 // and returns when its context ends.
@@ -47,7 +34,7 @@ func TestRunSweeps(t *testing.T) {
 		}
 		return secrets.SweepReport{Reminders: n}, nil
 	}
-	logs := &syncBuffer{}
+	logs := &testsupport.SyncBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

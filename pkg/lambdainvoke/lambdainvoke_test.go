@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mobius-secrets/mobius/internal/testsupport"
+
 	"github.com/mobius-secrets/mobius/pkg/lambdainvoke"
 )
 
@@ -48,32 +50,15 @@ type event struct {
 // payloads the function received and fixed request IDs.
 type fixture struct {
 	srv      *httptest.Server
-	log      *syncBuffer
+	log      *testsupport.SyncBuffer
 	mu       sync.Mutex
 	payloads [][]byte
 	ids      int
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func newFixture(t *testing.T, opts lambdainvoke.Options) *fixture {
 	t.Helper()
-	f := &fixture{log: &syncBuffer{}}
+	f := &fixture{log: &testsupport.SyncBuffer{}}
 	base := slog.NewJSONHandler(f.log, nil)
 	fnLog := slog.New(lambdainvoke.TeeHandler(base)).With("fn", "echo")
 	fn := func(ctx context.Context, payload []byte) ([]byte, error) {
