@@ -66,7 +66,9 @@ type writer struct {
 	txs atomic.Int64
 }
 
-func (d *Driver) startWriter(maxBatch int) {
+// initWriter sets up the commit queue; commits lead their own
+// transactions, so nothing is started.
+func (d *Driver) initWriter(maxBatch int) {
 	d.w.idle = sync.NewCond(&d.w.mu)
 	d.w.maxBatch = maxBatch
 }

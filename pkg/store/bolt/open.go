@@ -149,7 +149,7 @@ func Open(path string, opts Options) (d *Driver, err error) {
 	// first transaction: opening a store writes nothing, so a start that is
 	// refused later (a wrong key) leaves the file as it was.
 	d.scrubPending.Store(true)
-	d.startWriter(opts.MaxBatch)
+	d.initWriter(opts.MaxBatch)
 	return d, nil
 }
 
