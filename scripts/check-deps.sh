@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Keeps the dependency direction of the codebase true (docs/ARCHITECTURE.md):
 # the storage port (pkg/kv) depends on the standard library only; the
-# domain (pkg/secrets) on the standard library, pkg/envelope and pkg/kv;
+# domain (pkg/secrets) on the standard library, pkg/envelope, pkg/kv and
+# its records' CBOR codec;
 # store drivers on pkg/kv and their one outside dependency, never on the
 # domain; other adapters on the domain and the port, never on each other;
 # the HTTP API and its Go client share the wire types of pkg/api.
@@ -11,14 +12,16 @@ mod=$(go list -m)
 fail=0
 
 # 1. pkg/kv and pkg/api (the API's wire types): the standard library only.
-#    pkg/secrets: the standard library, pkg/envelope and pkg/kv. The Go
+#    pkg/secrets: the standard library, pkg/envelope, pkg/kv and the CBOR
+#    codec of its records (with the codec's one dependency). The Go
 #    client (pkg/client) speaks only the HTTP contract: the standard
 #    library and pkg/api.
-only() { # package, allowed import pattern
-  local bad
-  bad=$(go list -deps -f '{{if not .Standard}}{{.ImportPath}}{{end}}' "./$1" | grep -v -E "^${mod}/($2)$" || true)
+only() { # package, allowed import pattern, allowed outside modules' packages
+  local bad allowed="^${mod}/($2)$"
+  if [ -n "${3:-}" ]; then allowed="$allowed|^($3)$"; fi
+  bad=$(go list -deps -f '{{if not .Standard}}{{.ImportPath}}{{end}}' "./$1" | grep -v -E "$allowed" || true)
   if [ -n "$bad" ]; then
-    echo "check-deps: $1 may import only the standard library and ${2//|/, }, but depends on:" >&2
+    echo "check-deps: $1 may import only the standard library and ${2//|/, }${3:+, ${3//|/, }}, but depends on:" >&2
     echo "$bad" >&2
     fail=1
   fi
@@ -26,7 +29,7 @@ only() { # package, allowed import pattern
 only pkg/kv 'pkg/kv'
 only pkg/api 'pkg/api'
 only pkg/client 'pkg/client|pkg/api'
-only pkg/secrets 'pkg/secrets|pkg/envelope|pkg/kv'
+only pkg/secrets 'pkg/secrets|pkg/envelope|pkg/kv' 'github\.com/fxamacker/cbor/v2|github\.com/x448/float16'
 
 # 2. Store drivers import pkg/kv, their own dependency and the file
 #    writer internal/atomicfile (no domain in it): never the domain, so

@@ -13,6 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 VERSION="${SWAGGER_UI_VERSION:-5.35.0}"
+ZOPFLI_VERSION=1.0.15
 DEST=pkg/apidocs/assets/swagger-ui
 FILES=(swagger-ui-bundle.js swagger-ui.css favicon-32x32.png favicon-16x16.png LICENSE NOTICE swagger-ui-bundle.js.LICENSE.txt)
 
@@ -33,8 +34,19 @@ done
 sed -i -e 's#/\*\# sourceMappingURL=[^*]*\*/##' -e 's#^//\# sourceMappingURL=.*$##' "$DEST/swagger-ui.css" "$DEST/swagger-ui-bundle.js"
 # The two large files are stored gzip-compressed (no name or time in the
 # header, so the output is reproducible); pkg/apidocs serves them encoded,
-# or decompressed to a client that does not accept gzip.
-gzip -9n "$DEST/swagger-ui.css" "$DEST/swagger-ui-bundle.js"
+# or decompressed to a client that does not accept gzip. They are
+# compressed with Zopfli (@gfx/zopfli, a WebAssembly build, pinned): a
+# gzip stream any client reads, 4% smaller than gzip -9, which keeps the
+# API function's bootstrap within its budget.
+(cd "$tmp" && npm install --silent --no-save "@gfx/zopfli@${ZOPFLI_VERSION}" >/dev/null)
+for f in swagger-ui.css swagger-ui-bundle.js; do
+  NODE_PATH="$tmp/node_modules" node -e '
+    const fs = require("fs");
+    require("@gfx/zopfli").gzipAsync(fs.readFileSync(process.argv[1]), { numiterations: 15 })
+      .then((out) => fs.writeFileSync(process.argv[1] + ".gz", out));' "$DEST/$f"
+  gzip -t "$DEST/$f.gz"
+  rm "$DEST/$f"
+done
 
 license=$(cd "$tmp/package" && node -p "require('./package.json').license")
 cat > "$DEST/VERSION" <<EOT

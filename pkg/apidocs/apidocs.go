@@ -22,10 +22,22 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"sync"
 )
 
-//go:embed openapi.json
-var spec []byte
+// The document is embedded compressed (openapi.json.gz, written with
+// openapi.json by `go generate`): 25 KB in every binary instead of 156.
+//
+//go:embed openapi.json.gz
+var specGz []byte
+
+var spec = sync.OnceValue(func() []byte {
+	b, err := gunzip(specGz)
+	if err != nil {
+		panic("apidocs: the embedded openapi.json.gz does not decompress: " + err.Error())
+	}
+	return b
+})
 
 //go:embed assets/index.html assets/init.js assets/docs.css assets/swagger-ui
 var assets embed.FS
@@ -36,16 +48,26 @@ var assets embed.FS
 // accept gzip gets them decompressed.
 
 // Spec returns the OpenAPI document as JSON.
-func Spec() []byte { return spec }
+func Spec() []byte { return spec() }
 
-// OpenAPIHandler serves the OpenAPI document (GET /openapi.json).
+// OpenAPIHandler serves the OpenAPI document (GET /openapi.json),
+// gzip-compressed to a client that accepts it.
 func OpenAPIHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("Cache-Control", "no-cache")
-		w.Header().Set("X-Content-Type-Options", "nosniff")
-		w.Header().Set("Access-Control-Allow-Origin", "*")
-		w.Write(spec)
+		h := w.Header()
+		h.Set("Content-Type", "application/json")
+		h.Set("Cache-Control", "no-cache")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Access-Control-Allow-Origin", "*")
+		h.Set("Vary", "Accept-Encoding")
+		b := specGz
+		if acceptsGzip(r.Header.Values("Accept-Encoding")) {
+			h.Set("Content-Encoding", "gzip")
+		} else {
+			b = spec()
+		}
+		h.Set("Content-Length", strconv.Itoa(len(b)))
+		w.Write(b)
 	})
 }
 

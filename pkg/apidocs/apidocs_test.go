@@ -69,7 +69,10 @@ func TestSpecIsTheYAMLConverted(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(apidocs.Spec(), want) {
-		t.Fatal("openapi.json is not the conversion of openapi.yaml; run 'go generate ./pkg/apidocs'")
+		t.Fatal("openapi.json.gz is not the conversion of openapi.yaml; run 'go generate ./pkg/apidocs'")
+	}
+	if committed, err := os.ReadFile("openapi.json"); err != nil || !bytes.Equal(committed, want) {
+		t.Fatalf("openapi.json is not the conversion of openapi.yaml (%v); run 'go generate ./pkg/apidocs'", err)
 	}
 }
 
@@ -431,6 +434,7 @@ func TestDocsCompressedAssets(t *testing.T) {
 	}{
 		{"/docs/swagger-ui/swagger-ui-bundle.js", "SwaggerUIBundle"},
 		{"/docs/swagger-ui/swagger-ui.css", ".swagger-ui"},
+		{"/openapi.json", `"openapi": "3.1`},
 	} {
 		plain := fetch(c.path)
 		plainBody := readAll(t, plain)

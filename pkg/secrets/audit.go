@@ -118,8 +118,8 @@ func lastUseKey(project, id string, n int) kv.Key {
 }
 
 type lastUseRec struct {
-	Version int   `json:"v"`
-	At      stamp `json:"at"`
+	Version int   `json:"v" cbor:"0,keyasint"`
+	At      stamp `json:"at" cbor:"1,keyasint"`
 }
 
 // recordLastUse notes that the versions of rs were resolved, best effort:

@@ -2,7 +2,6 @@ package secrets
 
 import (
 	"context"
-	"encoding/json"
 	"slices"
 	"strings"
 	"sync"
@@ -117,16 +116,16 @@ func actorOf(ctx context.Context) string {
 }
 
 type eventRec struct {
-	ID       string    `json:"id"`
-	Type     EventType `json:"t"`
-	Project  string    `json:"p"`
-	SecretID string    `json:"s,omitempty"`
-	Name     string    `json:"n,omitempty"`
-	Version  int       `json:"v,omitempty"`
-	SHA256   digest    `json:"h,omitempty"`
-	State    State     `json:"st,omitempty"`
-	KeyID    string    `json:"k,omitempty"`
-	At       stamp     `json:"at"`
+	ID       string    `json:"id" cbor:"0,keyasint"`
+	Type     EventType `json:"t" cbor:"1,keyasint"`
+	Project  string    `json:"p" cbor:"2,keyasint"`
+	SecretID string    `json:"s,omitempty" cbor:"3,keyasint,omitempty"`
+	Name     string    `json:"n,omitempty" cbor:"4,keyasint,omitempty"`
+	Version  int       `json:"v,omitempty" cbor:"5,keyasint,omitempty"`
+	SHA256   digest    `json:"h,omitempty" cbor:"6,keyasint,omitzero"`
+	State    State     `json:"st,omitempty" cbor:"7,keyasint,omitempty"`
+	KeyID    string    `json:"k,omitempty" cbor:"8,keyasint,omitempty"`
+	At       stamp     `json:"at" cbor:"9,keyasint"`
 }
 
 func eventItem(ev *Event) kv.Item {
@@ -154,7 +153,7 @@ func (s *Service) eventFrom(it *kv.Item, project string) (*Event, error) {
 func DecodeEventItem(it kv.Item) (*Event, error) {
 	project, ok := strings.CutPrefix(it.Partition, "E#")
 	var r eventRec
-	if !ok || json.Unmarshal(it.Value, &r) != nil || r.Project != project || it.Key != eventKey(project, r.ID) || !IsEventID(r.ID) {
+	if !ok || decodeRecord(it.Value, &r) != nil || r.Project != project || it.Key != eventKey(project, r.ID) || !IsEventID(r.ID) {
 		return nil, Errorf(Invalid, "the item %s is not an event of the feed", Shorten(it.Key.String(), 200))
 	}
 	return &Event{ID: r.ID, Type: r.Type, Project: r.Project, SecretID: r.SecretID, Name: r.Name,

@@ -58,8 +58,8 @@ type Grant struct {
 
 // GrantSecret is one secret a grant covers.
 type GrantSecret struct {
-	ID   string
-	Name string // its name when the grant was minted
+	ID   string `cbor:"0,keyasint"`
+	Name string `cbor:"1,keyasint"` // its name when the grant was minted
 }
 
 // Covers reports whether the grant covers the secret with ID id.
@@ -80,13 +80,13 @@ type grantPayload struct {
 }
 
 type grantRec struct {
-	ID      string          `json:"id"`
-	Project string          `json:"p"`
-	Secrets []GrantSecret   `json:"s"`
-	Run     json.RawMessage `json:"run,omitempty"`
-	KeyID   string          `json:"k"`
-	Created stamp           `json:"ca"`
-	Expires stamp           `json:"exp"`
+	ID      string          `json:"id" cbor:"0,keyasint"`
+	Project string          `json:"p" cbor:"1,keyasint"`
+	Secrets []GrantSecret   `json:"s" cbor:"2,keyasint"`
+	Run     json.RawMessage `json:"run,omitempty" cbor:"3,keyasint,omitempty"`
+	KeyID   string          `json:"k" cbor:"4,keyasint"`
+	Created stamp           `json:"ca" cbor:"5,keyasint"`
+	Expires stamp           `json:"exp" cbor:"6,keyasint"`
 }
 
 func grantKey(project, id string) kv.Key {
@@ -167,7 +167,7 @@ func grantString(key []byte, g *Grant) string {
 	for i, sc := range g.Secrets {
 		ids[i] = sc.ID
 	}
-	payload := encode(&grantPayload{V: 1, ID: g.ID, Project: g.Project, Secrets: ids, Run: g.Run, KeyID: g.KeyID,
+	payload := encodeJSON(&grantPayload{V: 1, ID: g.ID, Project: g.Project, Secrets: ids, Run: g.Run, KeyID: g.KeyID,
 		Created: g.CreatedAt.UnixMilli(), Expires: g.ExpiresAt.UnixMilli()})
 	var b strings.Builder
 	b.WriteString(GrantPrefix)

@@ -37,16 +37,16 @@ type Emptier interface {
 const keyCheckName = "keycheck"
 
 type keyCheckRec struct {
-	KeyID   string `json:"key_id,omitempty"`
-	Wrapped []byte `json:"wrapped"`
-	Sum     []byte `json:"sum"` // SHA-256 of the data key, to tell a wrong key from a right one
-	Created stamp  `json:"ca"`
+	KeyID   string `json:"key_id,omitempty" cbor:"0,keyasint,omitempty"`
+	Wrapped []byte `json:"wrapped" cbor:"1,keyasint"`
+	Sum     []byte `json:"sum" cbor:"2,keyasint"` // SHA-256 of the data key, to tell a wrong key from a right one
+	Created stamp  `json:"ca" cbor:"3,keyasint"`
 }
 
 type serviceKeyRec struct {
-	Purpose string `json:"purpose"`
-	Wrapped []byte `json:"wrapped"`
-	Created stamp  `json:"ca"`
+	Purpose string `json:"purpose" cbor:"0,keyasint"`
+	Wrapped []byte `json:"wrapped" cbor:"1,keyasint"`
+	Created stamp  `json:"ca" cbor:"2,keyasint"`
 }
 
 func keyCheckContext() map[string]string { return map[string]string{"purpose": "mobius key check"} }

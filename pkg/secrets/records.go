@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fxamacker/cbor/v2"
+
 	"github.com/mobius-secrets/mobius/pkg/kv"
 )
 
@@ -16,29 +18,36 @@ import (
 // agree, so a record copied into another item's place is refused
 // (Integrity) on every backend alike.
 //
-// Instants are stored as Unix milliseconds and a version's digest in
-// base64 (stamp.go); records written before, with RFC 3339 strings and
-// hex digests, still decode.
+// A record is a CBOR (RFC 8949) map whose keys are small integers (the
+// cbor tags: a key of 0 to 23 is one byte), written deterministically
+// (map keys sorted), its instants Unix milliseconds and a version's
+// digest its 32 bytes (stamp.go). Records written by earlier versions
+// are JSON objects with the short member names of the json tags, their
+// instants RFC 3339 strings or Unix milliseconds and their digests hex or
+// base64: a value whose first byte is '{' is read as one (a CBOR map's
+// first byte is 0xa0 to 0xbf), so a data file written before needs no
+// migration, and a record takes the new form when it next changes. A
+// binary older than this form cannot read it.
 
 type secretRec struct {
-	ID          string            `json:"id"`
-	Project     string            `json:"p"`
-	Name        string            `json:"n"`
-	Description string            `json:"d,omitempty"`
-	Current     int               `json:"c,omitempty"`
-	Latest      int               `json:"l"`
-	Pending     int               `json:"pe,omitempty"`
-	Previous    int               `json:"pv,omitempty"`
-	PrevUntil   stamp             `json:"pu,omitzero"`
-	Grace       int64             `json:"gr,omitempty"` // seconds
-	AliasTTL    int64             `json:"at,omitempty"` // seconds
-	Aliases     []aliasEntry      `json:"al,omitempty"`
-	Labels      map[string]string `json:"lb,omitempty"`
-	Expires     stamp             `json:"ex,omitzero"`
-	RotateBy    stamp             `json:"rb,omitzero"`
-	Created     stamp             `json:"ca"`
-	Updated     stamp             `json:"ua"`
-	Revision    int64             `json:"r"`
+	ID          string            `json:"id" cbor:"0,keyasint"`
+	Project     string            `json:"p" cbor:"1,keyasint"`
+	Name        string            `json:"n" cbor:"2,keyasint"`
+	Description string            `json:"d,omitempty" cbor:"3,keyasint,omitempty"`
+	Current     int               `json:"c,omitempty" cbor:"4,keyasint,omitempty"`
+	Latest      int               `json:"l" cbor:"5,keyasint"`
+	Pending     int               `json:"pe,omitempty" cbor:"6,keyasint,omitempty"`
+	Previous    int               `json:"pv,omitempty" cbor:"7,keyasint,omitempty"`
+	PrevUntil   stamp             `json:"pu,omitzero" cbor:"8,keyasint,omitzero"`
+	Grace       int64             `json:"gr,omitempty" cbor:"9,keyasint,omitempty"`  // seconds
+	AliasTTL    int64             `json:"at,omitempty" cbor:"10,keyasint,omitempty"` // seconds
+	Aliases     []aliasEntry      `json:"al,omitempty" cbor:"11,keyasint,omitempty"`
+	Labels      map[string]string `json:"lb,omitempty" cbor:"12,keyasint,omitempty"`
+	Expires     stamp             `json:"ex,omitzero" cbor:"13,keyasint,omitzero"`
+	RotateBy    stamp             `json:"rb,omitzero" cbor:"14,keyasint,omitzero"`
+	Created     stamp             `json:"ca" cbor:"15,keyasint"`
+	Updated     stamp             `json:"ua" cbor:"16,keyasint"`
+	Revision    int64             `json:"r" cbor:"17,keyasint"`
 }
 
 func secretToRec(s *Secret) *secretRec {
@@ -54,9 +63,9 @@ func secretToRec(s *Secret) *secretRec {
 
 // aliasEntry is an alias as the secret's record lists it.
 type aliasEntry struct {
-	Name  string `json:"n"`
-	Until stamp  `json:"u"`
-	Rev   int64  `json:"r"`
+	Name  string `json:"n" cbor:"0,keyasint"`
+	Until stamp  `json:"u" cbor:"1,keyasint"`
+	Rev   int64  `json:"r" cbor:"2,keyasint"`
 }
 
 func aliasEntries(as []Alias) []aliasEntry {
@@ -72,11 +81,11 @@ func aliasEntries(as []Alias) []aliasEntry {
 // the start (the name is free at once), kept only to say where the secret
 // went until the name is taken again or the secret is restored or purged.
 type aliasRec struct {
-	AliasOf string `json:"alias_of"`
-	Project string `json:"p"`
-	Name    string `json:"n"`
-	Until   stamp  `json:"until"`
-	Trashed stamp  `json:"trashed,omitzero"`
+	AliasOf string `json:"alias_of" cbor:"20,keyasint"` // a key no secret record has (aliasOfKey)
+	Project string `json:"p" cbor:"1,keyasint"`
+	Name    string `json:"n" cbor:"2,keyasint"`
+	Until   stamp  `json:"until" cbor:"21,keyasint"`
+	Trashed stamp  `json:"trashed,omitzero" cbor:"22,keyasint,omitzero"`
 }
 
 func (r *secretRec) secret() *Secret {
@@ -106,14 +115,14 @@ func utcOrZero(t time.Time) time.Time {
 }
 
 type versionRec struct {
-	Project  string   `json:"p"`
-	SecretID string   `json:"s"`
-	Number   int      `json:"v"`
-	State    State    `json:"st"`
-	SHA256   digest   `json:"h"`
-	Keys     []string `json:"k"`
-	Created  stamp    `json:"ca"`
-	Changed  stamp    `json:"sa"`
+	Project  string   `json:"p" cbor:"0,keyasint"`
+	SecretID string   `json:"s" cbor:"1,keyasint"`
+	Number   int      `json:"v" cbor:"2,keyasint"`
+	State    State    `json:"st" cbor:"3,keyasint"`
+	SHA256   digest   `json:"h" cbor:"4,keyasint"`
+	Keys     []string `json:"k" cbor:"5,keyasint"`
+	Created  stamp    `json:"ca" cbor:"6,keyasint"`
+	Changed  stamp    `json:"sa" cbor:"7,keyasint"`
 }
 
 func versionToRec(v *Version) *versionRec {
@@ -131,13 +140,13 @@ func (r *versionRec) version() *Version {
 }
 
 type apiKeyRec struct {
-	ID       string   `json:"id"`
-	Project  string   `json:"p"`
-	Name     string   `json:"n,omitempty"`
-	Scopes   []string `json:"sc"`
-	Hash     string   `json:"h"`
-	Created  stamp    `json:"ca"`
-	LastUsed stamp    `json:"lu,omitzero"`
+	ID       string   `json:"id" cbor:"0,keyasint"`
+	Project  string   `json:"p" cbor:"1,keyasint"`
+	Name     string   `json:"n,omitempty" cbor:"2,keyasint,omitempty"`
+	Scopes   []string `json:"sc" cbor:"3,keyasint"`
+	Hash     string   `json:"h" cbor:"4,keyasint"`
+	Created  stamp    `json:"ca" cbor:"5,keyasint"`
+	LastUsed stamp    `json:"lu,omitzero" cbor:"6,keyasint,omitzero"`
 }
 
 func apiKeyToRec(k *APIKey) *apiKeyRec {
@@ -153,18 +162,18 @@ func (r *apiKeyRec) apiKey() *APIKey {
 }
 
 type resolutionRec struct {
-	ID         string          `json:"id"`
-	Project    string          `json:"p"`
-	SecretID   string          `json:"s"`
-	SecretName string          `json:"n"`
-	Alias      string          `json:"al,omitempty"`
-	Version    int             `json:"v"`
-	Keys       []string        `json:"k"`
-	GrantID    string          `json:"g,omitempty"`
-	KeyID      string          `json:"kid,omitempty"`
-	Run        json.RawMessage `json:"run,omitempty"`
-	Step       json.RawMessage `json:"step,omitempty"`
-	ResolvedAt stamp           `json:"at"`
+	ID         string          `json:"id" cbor:"0,keyasint"`
+	Project    string          `json:"p" cbor:"1,keyasint"`
+	SecretID   string          `json:"s" cbor:"2,keyasint"`
+	SecretName string          `json:"n" cbor:"3,keyasint"`
+	Alias      string          `json:"al,omitempty" cbor:"4,keyasint,omitempty"`
+	Version    int             `json:"v" cbor:"5,keyasint"`
+	Keys       []string        `json:"k" cbor:"6,keyasint"`
+	GrantID    string          `json:"g,omitempty" cbor:"7,keyasint,omitempty"`
+	KeyID      string          `json:"kid,omitempty" cbor:"8,keyasint,omitempty"`
+	Run        json.RawMessage `json:"run,omitempty" cbor:"9,keyasint,omitempty"`
+	Step       json.RawMessage `json:"step,omitempty" cbor:"10,keyasint,omitempty"`
+	ResolvedAt stamp           `json:"at" cbor:"11,keyasint"`
 }
 
 func (r *resolutionRec) resolution() *Resolution {
@@ -174,8 +183,46 @@ func (r *resolutionRec) resolution() *Resolution {
 	}
 }
 
+// recordEnc and recordDec are the record form's CBOR modes: map keys
+// sorted, so that a record encodes to the same bytes every time; a
+// duplicate key, an indefinite length or bytes after the record refuse it
+// as damaged.
+var recordEnc, recordDec = recordModes()
+
+func recordModes() (cbor.EncMode, cbor.DecMode) {
+	enc, err := cbor.EncOptions{Sort: cbor.SortBytewiseLexical}.EncMode()
+	if err != nil {
+		panic(err)
+	}
+	dec, err := cbor.DecOptions{DupMapKey: cbor.DupMapKeyEnforcedAPF, IndefLength: cbor.IndefLengthForbidden}.DecMode()
+	if err != nil {
+		panic(err)
+	}
+	return enc, dec
+}
+
+// CBOR's major types, the top 3 bits of an item's first byte.
+const (
+	cborUint   = 0
+	cborNegInt = 1
+	cborBytes  = 2
+	cborText   = 3
+)
+
+func major(b []byte) byte {
+	if len(b) == 0 {
+		return 0xff
+	}
+	return b[0] >> 5
+}
+
+// legacyJSON reports whether a stored value is a record of the JSON form
+// earlier versions wrote.
+func legacyJSON(b []byte) bool { return len(b) > 0 && b[0] == '{' }
+
+// encode returns rec in the record form.
 func encode(rec any) []byte {
-	b, err := json.Marshal(rec)
+	b, err := recordEnc.Marshal(rec)
 	if err != nil {
 		// Every record is plain data: this is a bug.
 		panic(fmt.Sprintf("secrets: encoding a %T: %v", rec, err))
@@ -183,10 +230,28 @@ func encode(rec any) []byte {
 	return b
 }
 
+// encodeJSON returns v as JSON, for what leaves the store in JSON (a
+// grant string's payload).
+func encodeJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("secrets: encoding a %T: %v", v, err))
+	}
+	return b
+}
+
+// decodeRecord reads the record in b, of either form.
+func decodeRecord(b []byte, rec any) error {
+	if legacyJSON(b) {
+		return json.Unmarshal(b, rec)
+	}
+	return recordDec.Unmarshal(b, rec)
+}
+
 // decode reads the record in it; a value that does not decode is a
 // damaged record.
 func (s *Service) decode(it *kv.Item, rec any) error {
-	if err := json.Unmarshal(it.Value, rec); err != nil {
+	if err := decodeRecord(it.Value, rec); err != nil {
 		s.log.Error("DAMAGED RECORD: a stored record does not decode; refusing it",
 			"partition", it.Partition, "sort", it.Sort, "err", err.Error())
 		return WrapError(Internal, err, "the store holds a damaged record")
@@ -263,37 +328,34 @@ func (c *decodedSecrets) put(k string, d decodedSecret) {
 // (another revision, another record) has other bytes and is decoded
 // afresh. Every read of a secret, by name or by ID, comes here.
 func (s *Service) secretRecFrom(it *kv.Item) (*secretRec, error) {
-	ck := it.Partition + "\x00" + it.Sort
-	if d, ok := s.decoded.get(ck); ok && bytes.Equal(d.value, it.Value) {
-		return d.rec, nil
+	if r := s.decodedBefore(it); r != nil {
+		return r, nil
 	}
 	r := new(secretRec)
 	if err := s.decode(it, r); err != nil {
 		return nil, err
 	}
-	s.decoded.put(ck, decodedSecret{value: bytes.Clone(it.Value), rec: r})
+	s.decoded.put(it.Partition+"\x00"+it.Sort, decodedSecret{value: bytes.Clone(it.Value), rec: r})
 	return r, nil
+}
+
+// decodedBefore is the secret record decoded before from the very bytes
+// it holds, or nil.
+func (s *Service) decodedBefore(it *kv.Item) *secretRec {
+	if d, ok := s.decoded.get(it.Partition + "\x00" + it.Sort); ok && bytes.Equal(d.value, it.Value) {
+		return d.rec
+	}
+	return nil
 }
 
 // nameFrom decodes the name item it of project: the secret's record, or
 // the alias the name is after a rename (alias non-nil, secret nil).
 func (s *Service) nameFrom(it *kv.Item, project string) (*Secret, *aliasRec, error) {
-	// An alias's record always has the member "alias_of"; a secret's never
-	// does, so a record without those bytes is a secret's, read in one
-	// decoding (this is every read of a secret by name). Those bytes can
-	// still sit in a secret's description: then the record is probed as
-	// before.
-	if !bytes.Contains(it.Value, aliasOfMember) {
-		sec, err := s.secretFrom(it, project)
-		return sec, nil, err
-	}
-	var probe struct {
-		AliasOf string `json:"alias_of"`
-	}
-	if err := s.decode(it, &probe); err != nil {
+	alias, err := s.holdsAlias(it)
+	if err != nil {
 		return nil, nil, err
 	}
-	if probe.AliasOf == "" {
+	if !alias {
 		sec, err := s.secretFrom(it, project)
 		return sec, nil, err
 	}
@@ -305,6 +367,35 @@ func (s *Service) nameFrom(it *kv.Item, project string) (*Secret, *aliasRec, err
 		return nil, nil, s.misplaced(it, "alias")
 	}
 	return nil, &a, nil
+}
+
+// holdsAlias reports whether the name item it holds an alias's record
+// rather than a secret's: whether the record has AliasOf, a key (a
+// member, in JSON) that a secret's record never has.
+func (s *Service) holdsAlias(it *kv.Item) (bool, error) {
+	if legacyJSON(it.Value) {
+		// Without the bytes "alias_of" it is a secret's record, read in one
+		// decoding. Those bytes can still sit in a secret's description:
+		// then the record is probed.
+		if !bytes.Contains(it.Value, aliasOfMember) {
+			return false, nil
+		}
+		var probe struct {
+			AliasOf string `json:"alias_of"`
+		}
+		err := s.decode(it, &probe)
+		return probe.AliasOf != "", err
+	}
+	if s.decodedBefore(it) != nil {
+		// These bytes decoded as a secret's record before (every read of
+		// a secret by name but the first).
+		return false, nil
+	}
+	var probe struct {
+		AliasOf string `cbor:"20,keyasint"`
+	}
+	err := s.decode(it, &probe)
+	return probe.AliasOf != "", err
 }
 
 func (s *Service) versionFrom(it *kv.Item, project, secretID string) (*Version, error) {

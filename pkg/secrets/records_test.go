@@ -16,46 +16,75 @@ import (
 
 // A name's item holds a secret's record or, after a rename, an alias. A
 // secret's description may hold the alias's member name, quotes and all;
-// it is still read as the secret, and an alias is still read as an alias.
+// it is still read as the secret, and an alias is still read as an alias,
+// in the record form of this version and in the JSON of earlier ones.
 func TestNameItemSecretOrAlias(t *testing.T) {
-	svc, _ := boltService(t, secrets.Options{})
+	svc, st := boltService(t, secrets.Options{})
 	ctx := context.Background()
-	for _, tc := range []struct{ name, description string }{
-		{"plain", "a database password"},
-		{"quoted", `looks like "alias_of":"sec_01JABCDEFGHJKMNPQRSTVWXYZ0" but is text`},
-		{"bare", "alias_of"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			created, err := svc.CreateSecret(ctx, "acme", secrets.CreateSecretInput{Name: tc.name, Description: tc.description, Values: map[string]string{"k": "v"}})
-			if err != nil {
-				t.Fatal(err)
+	for _, legacy := range []bool{false, true} {
+		// asBefore rewrites the name items of names in the JSON form.
+		asBefore := func(t *testing.T, names ...string) {
+			t.Helper()
+			if !legacy {
+				return
 			}
-			got, err := svc.GetSecret(ctx, "acme", tc.name)
-			if err != nil {
-				t.Fatalf("get by name: %v", err)
+			for _, n := range names {
+				items, err := st.Get(ctx, secrets.NameItemKey("acme", n))
+				if err != nil || len(items) != 1 {
+					t.Fatalf("%s: %v", n, err)
+				}
+				j, err := secrets.JSONForm(items[0])
+				if err != nil {
+					t.Fatal(err)
+				}
+				it := items[0]
+				it.Value = j
+				if err := st.Commit(ctx, kv.Put(it, kv.IfRev(it.Rev))); err != nil {
+					t.Fatal(err)
+				}
 			}
-			if got.ID != created.ID || got.Description != tc.description {
-				t.Errorf("get by name: %s %q, want %s %q", got.ID, got.Description, created.ID, tc.description)
-			}
-			renamed := tc.name + "-renamed"
-			if _, err := svc.UpdateSecret(ctx, "acme", tc.name, secrets.UpdateSecretInput{Name: &renamed}); err != nil {
-				t.Fatal(err)
-			}
-			_, err = svc.GetSecret(ctx, "acme", tc.name)
-			if secrets.ErrorCode(err) != secrets.NotFound || !strings.Contains(secrets.ErrorMessage(err), "renamed") {
-				t.Errorf("get by the old name: %v, want NotFound saying it was renamed", err)
-			}
-			if got, err := svc.GetSecret(ctx, "acme", renamed); err != nil || got.ID != created.ID || got.Description != tc.description {
-				t.Errorf("get by the new name: %v, %+v", err, got)
-			}
-		})
+		}
+		for _, tc := range []struct{ name, description string }{
+			{"plain", "a database password"},
+			{"quoted", `looks like "alias_of":"sec_01JABCDEFGHJKMNPQRSTVWXYZ0" but is text`},
+			{"bare", "alias_of"},
+		} {
+			name := tc.name + map[bool]string{true: "-json"}[legacy]
+			t.Run(name, func(t *testing.T) {
+				created, err := svc.CreateSecret(ctx, "acme", secrets.CreateSecretInput{Name: name, Description: tc.description, Values: map[string]string{"k": "v"}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				asBefore(t, name)
+				got, err := svc.GetSecret(ctx, "acme", name)
+				if err != nil {
+					t.Fatalf("get by name: %v", err)
+				}
+				if got.ID != created.ID || got.Description != tc.description {
+					t.Errorf("get by name: %s %q, want %s %q", got.ID, got.Description, created.ID, tc.description)
+				}
+				renamed := name + "-renamed"
+				if _, err := svc.UpdateSecret(ctx, "acme", name, secrets.UpdateSecretInput{Name: &renamed}); err != nil {
+					t.Fatal(err)
+				}
+				asBefore(t, name, renamed)
+				_, err = svc.GetSecret(ctx, "acme", name)
+				if secrets.ErrorCode(err) != secrets.NotFound || !strings.Contains(secrets.ErrorMessage(err), "renamed") {
+					t.Errorf("get by the old name: %v, want NotFound saying it was renamed", err)
+				}
+				if got, err := svc.GetSecret(ctx, "acme", renamed); err != nil || got.ID != created.ID || got.Description != tc.description {
+					t.Errorf("get by the new name: %v, %+v", err, got)
+				}
+			})
+		}
 	}
 }
 
-// A data file written before instants were stored as Unix milliseconds
-// and digests in base64 keeps working: its records, written here in the
-// old form (RFC 3339 strings, hex digests) in place of the new ones, read
-// as the same secret, version, event and values.
+// A data file written by earlier versions keeps working: its records,
+// written here in place of the new ones in the JSON form of the version
+// before CBOR records (instants as Unix milliseconds, digests in base64)
+// and in the oldest one (RFC 3339 strings, hex digests), read as the same
+// secret, version, event and values; a change writes CBOR again.
 func TestOldRecordFormat(t *testing.T) {
 	clock := time.Date(2026, 12, 2, 4, 11, 33, 36e6, time.UTC)
 	svc, st := boltService(t, secrets.Options{Now: func() time.Time { return clock }})
@@ -112,32 +141,44 @@ func TestOldRecordFormat(t *testing.T) {
 		secrets.SecretItemKey("acme", created.ID), secrets.NameItemKey("acme", "db"), secrets.VersionItemKey("acme", created.ID, 1),
 		{Partition: secrets.EventPartition("acme"), Sort: evs[0].ID}, {Partition: secrets.EventPartition("acme"), Sort: evs[1].ID},
 	}
-	items, err := st.Get(ctx, keys...)
-	if err != nil || len(items) != len(keys) {
-		t.Fatalf("%d items, %v", len(items), err)
+	written, err := st.Get(ctx, keys...)
+	if err != nil || len(written) != len(keys) {
+		t.Fatalf("%d items, %v", len(written), err)
 	}
-	var ops []kv.Op
-	for _, it := range items {
-		was := string(it.Value)
-		it.Value = []byte(old(was))
-		if string(it.Value) == was || strings.Contains(string(it.Value), ms(sec.CreatedAt)) {
-			t.Fatalf("%s: no old form of %s: %s", it.Key, was, it.Value)
+	for _, form := range []struct {
+		name string
+		of   func(string) string
+	}{{"JSON", func(s string) string { return s }}, {"oldest JSON", old}} {
+		items, err := st.Get(ctx, keys...)
+		if err != nil || len(items) != len(keys) {
+			t.Fatalf("%d items, %v", len(items), err)
 		}
-		ops = append(ops, kv.Put(it, kv.IfRev(it.Rev)))
-	}
-	if err := st.Commit(ctx, ops...); err != nil {
-		t.Fatal(err)
-	}
-	sec2, v2, evs2, values2 := read()
-	if !reflect.DeepEqual(sec2, sec) || !reflect.DeepEqual(v2, v) || !reflect.DeepEqual(evs2, evs) || !reflect.DeepEqual(values2, values) {
-		t.Errorf("the old form reads as\n%+v\n%+v\n%+v\n%v\nwant\n%+v\n%+v\n%+v\n%v", sec2, v2, evs2, values2, sec, v, evs, values)
+		var ops []kv.Op
+		for i, it := range items {
+			j, err := secrets.JSONForm(written[i])
+			if err != nil {
+				t.Fatal(err)
+			}
+			it.Value = []byte(form.of(string(j)))
+			if it.Value[0] != '{' || (form.name == "oldest JSON" && strings.Contains(string(it.Value), ms(sec.CreatedAt))) {
+				t.Fatalf("%s: no %s form: %s", it.Key, form.name, it.Value)
+			}
+			ops = append(ops, kv.Put(it, kv.IfRev(it.Rev)))
+		}
+		if err := st.Commit(ctx, ops...); err != nil {
+			t.Fatal(err)
+		}
+		sec2, v2, evs2, values2 := read()
+		if !reflect.DeepEqual(sec2, sec) || !reflect.DeepEqual(v2, v) || !reflect.DeepEqual(evs2, evs) || !reflect.DeepEqual(values2, values) {
+			t.Errorf("the %s form reads as\n%+v\n%+v\n%+v\n%v\nwant\n%+v\n%+v\n%+v\n%v", form.name, sec2, v2, evs2, values2, sec, v, evs, values)
+		}
 	}
 	// A change writes the record in the new form again.
 	if _, err := svc.UpdateSecret(ctx, "acme", "db", secrets.UpdateSecretInput{Description: ptr("the database")}); err != nil {
 		t.Fatal(err)
 	}
-	items, err = st.Get(ctx, keys[0])
-	if err != nil || len(items) != 1 || strings.Contains(string(items[0].Value), `"2026-`) {
+	items, err := st.Get(ctx, keys[0])
+	if err != nil || len(items) != 1 || items[0].Value[0] == '{' {
 		t.Errorf("after a change: %v, %s", err, items[0].Value)
 	}
 }

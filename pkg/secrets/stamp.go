@@ -3,6 +3,7 @@ package secrets
 import (
 	"encoding/base64"
 	"encoding/hex"
+	"fmt"
 	"strconv"
 	"time"
 )
@@ -83,4 +84,73 @@ func isLowerHex(s string) bool {
 		}
 	}
 	return true
+}
+
+// CBOR, the form records are written in (records.go): an instant of whole
+// milliseconds is its Unix milliseconds as an integer (9 bytes), any other
+// one its RFC 3339 string, exactly as in JSON.
+
+func (t stamp) MarshalCBOR() ([]byte, error) {
+	if t.Nanosecond()%int(time.Millisecond) != 0 {
+		b, err := t.Time.MarshalText()
+		if err != nil {
+			return nil, err
+		}
+		return recordEnc.Marshal(string(b))
+	}
+	return recordEnc.Marshal(t.UnixMilli())
+}
+
+func (t *stamp) UnmarshalCBOR(b []byte) error {
+	switch major(b) {
+	case cborUint, cborNegInt:
+		var ms int64
+		if err := recordDec.Unmarshal(b, &ms); err != nil {
+			return err
+		}
+		t.Time = time.UnixMilli(ms).UTC()
+		return nil
+	case cborText:
+		var s string
+		if err := recordDec.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		return t.Time.UnmarshalText([]byte(s))
+	}
+	return &time.ParseError{Layout: "Unix milliseconds", Value: fmt.Sprintf("%x", b), Message: ": not an instant"}
+}
+
+// A digest of 64 lowercase hex digits is stored as its 32 bytes, a CBOR
+// byte string; anything else as the text it is.
+
+func (d digest) MarshalCBOR() ([]byte, error) {
+	if len(d) == 2*32 && isLowerHex(string(d)) {
+		var sum [32]byte
+		hex.Decode(sum[:], []byte(d))
+		return recordEnc.Marshal(sum[:])
+	}
+	return recordEnc.Marshal(string(d))
+}
+
+func (d *digest) UnmarshalCBOR(b []byte) error {
+	switch major(b) {
+	case cborBytes:
+		var sum []byte
+		if err := recordDec.Unmarshal(b, &sum); err != nil {
+			return err
+		}
+		if len(sum) != 32 {
+			return fmt.Errorf("a digest of %d bytes", len(sum))
+		}
+		*d = digest(hex.EncodeToString(sum))
+		return nil
+	case cborText:
+		var s string
+		if err := recordDec.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		*d = digest(s)
+		return nil
+	}
+	return fmt.Errorf("a digest that is neither bytes nor text")
 }

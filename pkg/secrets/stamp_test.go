@@ -1,11 +1,14 @@
 package secrets
 
 import (
+	"bytes"
 	"encoding/json"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/fxamacker/cbor/v2"
 )
 
 // Records as this version writes them, and as earlier ones did (instants
@@ -31,7 +34,8 @@ func TestRecordFormats(t *testing.T) {
 	cases := []struct {
 		name string
 		rec  func() any // a fresh record to decode into
-		json string     // as this version writes it
+		json string     // as the version before this one wrote it
+		cbor string     // as this version writes it, in CBOR's diagnostic notation
 		want any        // the domain value it stands for
 		of   func(any) any
 	}{
@@ -40,6 +44,7 @@ func TestRecordFormats(t *testing.T) {
 			rec:  func() any { return &secretRec{} },
 			json: `{"id":"` + sec + `","p":"acme","n":"db","c":2,"l":2,"pv":1,"pu":` + new2 + `,"gr":3600,"at":604800,` +
 				`"al":[{"n":"old-db","u":` + new2 + `,"r":3}],"lb":{"team":"a"},"ex":` + new2 + `,"rb":` + new2 + `,"ca":` + new1 + `,"ua":` + new2 + `,"r":4}`,
+			cbor: `{0: "sec_01M8TF8VKHTT2JDJR2V7F3K4J5", 1: "acme", 2: "db", 4: 2, 5: 2, 7: 1, 8: 1796789493036, 9: 3600, 10: 604800, 11: [{0: "old-db", 1: 1796789493036, 2: 3}], 12: {"team": "a"}, 13: 1796789493036, 14: 1796789493036, 15: 1796184693036, 16: 1796789493036, 17: 4}`,
 			want: &Secret{ID: sec, Project: "acme", Name: "db", CurrentVersion: 2, LatestVersion: 2, PreviousVersion: 1, PreviousUntil: t2,
 				PreviousGrace: time.Hour, AliasTTL: 7 * 24 * time.Hour, Aliases: []Alias{{Name: "old-db", Until: t2, rev: 3}},
 				Labels: map[string]string{"team": "a"}, ExpiresAt: t2, RotateBy: t2, CreatedAt: t1, UpdatedAt: t2, Revision: 4},
@@ -49,6 +54,7 @@ func TestRecordFormats(t *testing.T) {
 			name: "secret without dates",
 			rec:  func() any { return &secretRec{} },
 			json: `{"id":"` + sec + `","p":"acme","n":"db","c":1,"l":1,"ca":` + new1 + `,"ua":` + new1 + `,"r":1}`,
+			cbor: `{0: "sec_01M8TF8VKHTT2JDJR2V7F3K4J5", 1: "acme", 2: "db", 4: 1, 5: 1, 15: 1796184693036, 16: 1796184693036, 17: 1}`,
 			want: &Secret{ID: sec, Project: "acme", Name: "db", CurrentVersion: 1, LatestVersion: 1, CreatedAt: t1, UpdatedAt: t1, Revision: 1},
 			of:   func(r any) any { return r.(*secretRec).secret() },
 		},
@@ -56,6 +62,7 @@ func TestRecordFormats(t *testing.T) {
 			name: "version",
 			rec:  func() any { return &versionRec{} },
 			json: `{"p":"acme","s":"` + sec + `","v":1,"st":"ENABLED","h":` + b64H + `,"k":["value"],"ca":` + new1 + `,"sa":` + new2 + `}`,
+			cbor: `{0: "acme", 1: "sec_01M8TF8VKHTT2JDJR2V7F3K4J5", 2: 1, 3: "ENABLED", 4: h'172ec1cfa04db7c5a440541ac68ce8ad168536e83006654940686549b868a917', 5: ["value"], 6: 1796184693036, 7: 1796789493036}`,
 			want: &Version{Project: "acme", SecretID: sec, Number: 1, State: Enabled, SHA256: sum, Keys: []string{"value"}, CreatedAt: t1, StateChangedAt: t2},
 			of:   func(r any) any { return r.(*versionRec).version() },
 		},
@@ -63,6 +70,7 @@ func TestRecordFormats(t *testing.T) {
 			name: "event",
 			rec:  func() any { return &eventRec{} },
 			json: `{"id":"evt_01M8TF8VKJZNT62ZJVX7KNN44G","t":"secret.created","p":"acme","s":"` + sec + `","n":"db","v":1,"h":` + b64H + `,"st":"ENABLED","at":` + new1 + `}`,
+			cbor: `{0: "evt_01M8TF8VKJZNT62ZJVX7KNN44G", 1: "secret.created", 2: "acme", 3: "sec_01M8TF8VKHTT2JDJR2V7F3K4J5", 4: "db", 5: 1, 6: h'172ec1cfa04db7c5a440541ac68ce8ad168536e83006654940686549b868a917', 7: "ENABLED", 9: 1796184693036}`,
 			want: &eventRec{ID: "evt_01M8TF8VKJZNT62ZJVX7KNN44G", Type: EventSecretCreated, Project: "acme", SecretID: sec, Name: "db", Version: 1,
 				SHA256: digest(sum), State: Enabled, At: at(t1)},
 			of: func(r any) any { return r },
@@ -71,6 +79,7 @@ func TestRecordFormats(t *testing.T) {
 			name: "event without a version",
 			rec:  func() any { return &eventRec{} },
 			json: `{"id":"evt_01M8TF8VKJZNT62ZJVX7KNN44G","t":"api_key.created","p":"acme","k":"key_1","at":` + new1 + `}`,
+			cbor: `{0: "evt_01M8TF8VKJZNT62ZJVX7KNN44G", 1: "api_key.created", 2: "acme", 8: "key_1", 9: 1796184693036}`,
 			want: &eventRec{ID: "evt_01M8TF8VKJZNT62ZJVX7KNN44G", Type: EventAPIKeyCreated, Project: "acme", KeyID: "key_1", At: at(t1)},
 			of:   func(r any) any { return r },
 		},
@@ -78,6 +87,7 @@ func TestRecordFormats(t *testing.T) {
 			name: "alias",
 			rec:  func() any { return &aliasRec{} },
 			json: `{"alias_of":"` + sec + `","p":"acme","n":"old-db","until":` + new1 + `,"trashed":` + new1 + `}`,
+			cbor: `{1: "acme", 2: "old-db", 20: "sec_01M8TF8VKHTT2JDJR2V7F3K4J5", 21: 1796184693036, 22: 1796184693036}`,
 			want: &aliasRec{AliasOf: sec, Project: "acme", Name: "old-db", Until: at(t1), Trashed: at(t1)},
 			of:   func(r any) any { return r },
 		},
@@ -85,6 +95,7 @@ func TestRecordFormats(t *testing.T) {
 			name: "API key",
 			rec:  func() any { return &apiKeyRec{} },
 			json: `{"id":"key_1","p":"acme","sc":["read"],"h":"ab","ca":` + new1 + `,"lu":` + new2 + `}`,
+			cbor: `{0: "key_1", 1: "acme", 3: ["read"], 4: "ab", 5: 1796184693036, 6: 1796789493036}`,
 			want: &APIKey{ID: "key_1", Project: "acme", Scopes: []string{"read"}, Hash: "ab", CreatedAt: t1, LastUsedAt: t2},
 			of:   func(r any) any { return r.(*apiKeyRec).apiKey() },
 		},
@@ -92,6 +103,7 @@ func TestRecordFormats(t *testing.T) {
 			name: "trash",
 			rec:  func() any { return &trashRec{} },
 			json: `{"s":{"id":"` + sec + `","p":"acme","n":"db","l":1,"ca":` + new1 + `,"ua":` + new1 + `,"r":2},"ta":` + new1 + `,"pa":` + new2 + `}`,
+			cbor: `{0: {0: "sec_01M8TF8VKHTT2JDJR2V7F3K4J5", 1: "acme", 2: "db", 5: 1, 15: 1796184693036, 16: 1796184693036, 17: 2}, 1: 1796184693036, 2: 1796789493036}`,
 			want: &trashRec{Secret: secretRec{ID: sec, Project: "acme", Name: "db", Latest: 1, Created: at(t1), Updated: at(t1), Revision: 2}, Trashed: at(t1), PurgeAt: at(t2)},
 			of:   func(r any) any { return r },
 		},
@@ -99,6 +111,7 @@ func TestRecordFormats(t *testing.T) {
 			name: "reminder",
 			rec:  func() any { return &reminderRec{} },
 			json: `{"p":"acme","s":"` + sec + `","k":"expires","l":86400,"d":` + new2 + `}`,
+			cbor: `{0: "acme", 1: "sec_01M8TF8VKHTT2JDJR2V7F3K4J5", 2: "expires", 3: 86400, 4: 1796789493036}`,
 			want: &reminderRec{Project: "acme", SecretID: sec, Kind: "expires", Lead: 86400, Date: at(t2)},
 			of:   func(r any) any { return r },
 		},
@@ -106,6 +119,7 @@ func TestRecordFormats(t *testing.T) {
 			name: "resolution",
 			rec:  func() any { return &resolutionRec{} },
 			json: `{"id":"01M8TF8VKJZNT62ZJVX7KNN44G","p":"acme","s":"` + sec + `","n":"db","v":1,"k":["value"],"at":` + new1 + `}`,
+			cbor: `{0: "01M8TF8VKJZNT62ZJVX7KNN44G", 1: "acme", 2: "sec_01M8TF8VKHTT2JDJR2V7F3K4J5", 3: "db", 5: 1, 6: ["value"], 11: 1796184693036}`,
 			want: &Resolution{ID: "01M8TF8VKJZNT62ZJVX7KNN44G", Project: "acme", SecretID: sec, SecretName: "db", Version: 1, Keys: []string{"value"}, ResolvedAt: t1},
 			of:   func(r any) any { return r.(*resolutionRec).resolution() },
 		},
@@ -113,6 +127,7 @@ func TestRecordFormats(t *testing.T) {
 			name: "last use",
 			rec:  func() any { return &lastUseRec{} },
 			json: `{"v":1,"at":` + new1 + `}`,
+			cbor: `{0: 1, 1: 1796184693036}`,
 			want: &lastUseRec{Version: 1, At: at(t1)},
 			of:   func(r any) any { return r },
 		},
@@ -120,6 +135,7 @@ func TestRecordFormats(t *testing.T) {
 			name: "grant",
 			rec:  func() any { return &grantRec{} },
 			json: `{"id":"grt_1","p":"acme","s":[{"ID":"` + sec + `","Name":"db"}],"k":"key_1","ca":` + new1 + `,"exp":` + new2 + `}`,
+			cbor: `{0: "grt_1", 1: "acme", 2: [{0: "sec_01M8TF8VKHTT2JDJR2V7F3K4J5", 1: "db"}], 4: "key_1", 5: 1796184693036, 6: 1796789493036}`,
 			want: &grantRec{ID: "grt_1", Project: "acme", Secrets: []GrantSecret{{ID: sec, Name: "db"}}, KeyID: "key_1", Created: at(t1), Expires: at(t2)},
 			of:   func(r any) any { return r },
 		},
@@ -127,6 +143,7 @@ func TestRecordFormats(t *testing.T) {
 			name: "key check",
 			rec:  func() any { return &keyCheckRec{} },
 			json: `{"wrapped":"AQI=","sum":"AwQ=","ca":` + new1 + `}`,
+			cbor: `{1: h'0102', 2: h'0304', 3: 1796184693036}`,
 			want: &keyCheckRec{Wrapped: []byte{1, 2}, Sum: []byte{3, 4}, Created: at(t1)},
 			of:   func(r any) any { return r },
 		},
@@ -137,18 +154,33 @@ func TestRecordFormats(t *testing.T) {
 			if oldJSON == tc.json {
 				t.Fatalf("the old form is the new one: %s", tc.json)
 			}
-			for _, form := range []struct{ name, json string }{{"new", tc.json}, {"old", oldJSON}} {
+			var written []byte
+			for _, form := range []struct{ name, json string }{{"JSON", tc.json}, {"oldest JSON", oldJSON}} {
 				rec := tc.rec()
-				if err := json.Unmarshal([]byte(form.json), rec); err != nil {
+				if err := decodeRecord([]byte(form.json), rec); err != nil {
 					t.Fatalf("%s form %s: %v", form.name, form.json, err)
 				}
-				got := tc.of(rec)
-				if !reflect.DeepEqual(got, tc.want) {
+				if got := tc.of(rec); !reflect.DeepEqual(got, tc.want) {
 					t.Errorf("%s form %s\ndecodes to %+v\nwant       %+v", form.name, form.json, got, tc.want)
 				}
-				if b := encode(rec); string(b) != tc.json {
-					t.Errorf("%s form encodes again as\n%s\nwant\n%s", form.name, b, tc.json)
+				b := encode(rec)
+				if diag, err := cbor.Diagnose(b); err != nil || diag != tc.cbor {
+					t.Errorf("%s form encodes again as\n%s\nwant\n%s", form.name, diag, tc.cbor)
 				}
+				if written != nil && !bytes.Equal(b, written) {
+					t.Errorf("%s form encodes to other bytes: %x, not %x", form.name, b, written)
+				}
+				written = b
+			}
+			rec := tc.rec()
+			if err := decodeRecord(written, rec); err != nil {
+				t.Fatalf("the CBOR form %x: %v", written, err)
+			}
+			if got := tc.of(rec); !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("the CBOR form decodes to %+v\nwant %+v", got, tc.want)
+			}
+			if b := encode(rec); !bytes.Equal(b, written) {
+				t.Errorf("the CBOR form encodes again as %x, not %x", b, written)
 			}
 		})
 	}
@@ -182,9 +214,32 @@ func TestStamp(t *testing.T) {
 		if tc.in.IsZero() && got.Time != (time.Time{}) {
 			t.Errorf("the zero instant decodes to %#v", got.Time)
 		}
+		// CBOR: the same integer, or the same string.
+		cb, err := recordEnc.Marshal(at(tc.in))
+		wantMajor := byte(cborUint)
+		if tc.in.UnixMilli() < 0 {
+			wantMajor = cborNegInt
+		}
+		if tc.json[0] == '"' {
+			wantMajor = cborText
+		}
+		if err != nil || major(cb) != wantMajor {
+			t.Errorf("%v encodes in CBOR as %x, %v; want major type %d", tc.in, cb, err, wantMajor)
+		}
+		got = stamp{}
+		if err := recordDec.Unmarshal(cb, &got); err != nil || !got.Equal(tc.in) || got.IsZero() != tc.in.IsZero() {
+			t.Errorf("CBOR %x decodes to %v, %v; want %v", cb, got.Time, err, tc.in)
+		}
 	}
-	if b := encode(&apiKeyRec{ID: "k", Created: at(time.UnixMilli(5))}); strings.Contains(string(b), `"lu"`) {
-		t.Errorf("a zero instant is not omitted: %s", b)
+	for _, bad := range []any{1.5, "yesterday", true, map[int]int{}, []byte{1}} {
+		b, _ := recordEnc.Marshal(bad)
+		var s stamp
+		if err := recordDec.Unmarshal(b, &s); err == nil {
+			t.Errorf("CBOR %x decodes as an instant: %v", b, s.Time)
+		}
+	}
+	if d, err := cbor.Diagnose(encode(&apiKeyRec{ID: "k", Created: at(time.UnixMilli(5))})); err != nil || d != `{0: "k", 1: "", 3: null, 4: "", 5: 5}` {
+		t.Errorf("a zero instant is not omitted: %s, %v", d, err)
 	}
 	for _, bad := range []string{`1.5`, `"yesterday"`, `true`, `{}`, `1e3`} {
 		var s stamp
@@ -223,6 +278,26 @@ func TestDigest(t *testing.T) {
 		// The form of earlier versions: the string as it is.
 		if err := json.Unmarshal([]byte(`"`+tc.in+`"`), &got); err != nil || string(got) != tc.in {
 			t.Errorf("the old form of %q decodes to %q, %v", tc.in, got, err)
+		}
+		// CBOR: 32 bytes for a digest in hex, the text for anything else.
+		cb, err := recordEnc.Marshal(digest(tc.in))
+		wantMajor, wantLen := byte(cborText), 1+len(tc.in)+min(1, len(tc.in)/24)
+		if len(tc.json) == 45 {
+			wantMajor, wantLen = cborBytes, 2+32
+		}
+		if err != nil || major(cb) != wantMajor || len(cb) != wantLen {
+			t.Errorf("%q encodes in CBOR as %x, %v; want major type %d, %d bytes", tc.in, cb, err, wantMajor, wantLen)
+		}
+		got = ""
+		if err := recordDec.Unmarshal(cb, &got); err != nil || string(got) != tc.in {
+			t.Errorf("CBOR %x decodes to %q, %v; want %q", cb, got, err, tc.in)
+		}
+	}
+	for _, bad := range []any{[]byte{1, 2, 3}, make([]byte, 33), 7, true} {
+		b, _ := recordEnc.Marshal(bad)
+		var d digest
+		if err := recordDec.Unmarshal(b, &d); err == nil {
+			t.Errorf("CBOR %x decodes as a digest: %q", b, d)
 		}
 	}
 }

@@ -42,11 +42,11 @@ const (
 )
 
 type reminderRec struct {
-	Project  string `json:"p"`
-	SecretID string `json:"s"`
-	Kind     string `json:"k"`
-	Lead     int64  `json:"l"` // seconds
-	Date     stamp  `json:"d"`
+	Project  string `json:"p" cbor:"0,keyasint"`
+	SecretID string `json:"s" cbor:"1,keyasint"`
+	Kind     string `json:"k" cbor:"2,keyasint"`
+	Lead     int64  `json:"l" cbor:"3,keyasint"` // seconds
+	Date     stamp  `json:"d" cbor:"4,keyasint"`
 }
 
 func (r *reminderRec) leadName() string {

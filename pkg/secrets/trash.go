@@ -37,11 +37,11 @@ type TrashedSecret struct {
 }
 
 type trashRec struct {
-	Secret  secretRec `json:"s"`
-	Trashed stamp     `json:"ta"`
-	PurgeAt stamp     `json:"pa"`
-	Purging bool      `json:"pg,omitempty"`
-	Names   []string  `json:"tn,omitempty"`
+	Secret  secretRec `json:"s" cbor:"0,keyasint"`
+	Trashed stamp     `json:"ta" cbor:"1,keyasint"`
+	PurgeAt stamp     `json:"pa" cbor:"2,keyasint"`
+	Purging bool      `json:"pg,omitempty" cbor:"3,keyasint,omitempty"`
+	Names   []string  `json:"tn,omitempty" cbor:"4,keyasint,omitempty"`
 }
 
 func (s *Service) trashFrom(it *kv.Item, project string) (*TrashedSecret, error) {
@@ -63,8 +63,8 @@ func trashItem(t *TrashedSecret) kv.Item {
 
 // purgeRec is an item of the purge queue.
 type purgeRec struct {
-	Project  string `json:"p"`
-	SecretID string `json:"s"`
+	Project  string `json:"p" cbor:"0,keyasint"`
+	SecretID string `json:"s" cbor:"1,keyasint"`
 }
 
 func purgeItem(t *TrashedSecret) kv.Item {

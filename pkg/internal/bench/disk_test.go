@@ -3,7 +3,6 @@ package bench_test
 import (
 	"context"
 	"crypto/rand"
-	"encoding/json"
 	"fmt"
 	"maps"
 	"path/filepath"
@@ -13,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/fxamacker/cbor/v2"
 
 	"github.com/mobius-secrets/mobius/pkg/internal/bench"
 	"github.com/mobius-secrets/mobius/pkg/keys/local"
@@ -40,7 +41,7 @@ type diskFigures struct {
 	itemsNoEvents, valueNoEvents    int64
 	record                          map[string]int // value bytes of one secret's items, by kind
 	keyBytes                        map[string]int // key bytes (partition, 0, sort) by kind
-	jsonNames                       map[string]int // bytes of JSON member names and their quotes and colons, by kind
+	mapKeys                         map[string]int // bytes of the records' CBOR map keys, by kind
 	wrappedKey, framing             int
 	plaintext                       int
 	open, check                     time.Duration
@@ -85,7 +86,7 @@ func measureDisk(tb testing.TB, n int) diskFigures {
 	if err := <-errs; err != nil {
 		tb.Fatal(err)
 	}
-	f := diskFigures{secrets: n, record: map[string]int{}, keyBytes: map[string]int{}, jsonNames: map[string]int{}}
+	f := diskFigures{secrets: n, record: map[string]int{}, keyBytes: map[string]int{}, mapKeys: map[string]int{}}
 	s := st.Stats()
 	f.file, f.used, f.items, f.valueBytes = s.FileBytes, (s.Pages-int64(s.FreePages))*int64(s.PageSize), s.Items, s.ValueBytes
 
@@ -119,7 +120,7 @@ func measureDisk(tb testing.TB, n int) diskFigures {
 			f.plaintext = len(v) - f.framing - f.wrappedKey
 			continue
 		}
-		f.jsonNames[kind] = jsonNameBytes(tb, items[0].Value)
+		f.mapKeys[kind] = mapKeyBytes(tb, items[0].Value)
 	}
 
 	compact := func(name string) (used, file int64) {
@@ -176,20 +177,23 @@ func measureDisk(tb testing.TB, n int) diskFigures {
 	return f
 }
 
-// jsonNameBytes counts the bytes of a JSON object's member names, with
-// their quotes and colons, at any depth.
-func jsonNameBytes(tb testing.TB, b []byte) int {
+// mapKeyBytes counts the bytes of a CBOR record's map keys, at any depth.
+func mapKeyBytes(tb testing.TB, b []byte) int {
 	var v any
-	if err := json.Unmarshal(b, &v); err != nil {
-		tb.Fatalf("a record that is not JSON: %v", err)
+	if err := cbor.Unmarshal(b, &v); err != nil {
+		tb.Fatalf("a record that is not CBOR: %v", err)
 	}
 	var count func(v any) int
 	count = func(v any) int {
 		n := 0
 		switch x := v.(type) {
-		case map[string]any:
+		case map[any]any:
 			for k, e := range x {
-				n += len(k) + 3 + count(e)
+				kb, err := cbor.Marshal(k)
+				if err != nil {
+					tb.Fatal(err)
+				}
+				n += len(kb) + count(e)
 			}
 		case []any:
 			for _, e := range x {
@@ -234,7 +238,7 @@ func BenchmarkBytesOnDisk(b *testing.B) {
 				f.usedNoEvents, f.compactedNoEvents, f.itemsNoEvents, f.valueNoEvents)
 			for _, kind := range slices.Sorted(maps.Keys(f.record)) {
 				v := f.record[kind]
-				b.Logf("  %-26s value %4d B (JSON member names %3d B), key %3d B", kind, v, f.jsonNames[kind], f.keyBytes[kind])
+				b.Logf("  %-26s value %4d B (map keys %3d B), key %3d B", kind, v, f.mapKeys[kind], f.keyBytes[kind])
 			}
 			b.Logf("  ciphertext: framing %d B, wrapped data key %d B, sealed plaintext %d B", f.framing, f.wrappedKey, f.plaintext)
 			b.Logf("  start-up: Open %v, Check %v", f.open, f.check)
@@ -258,9 +262,9 @@ func TestMeasureDisk(t *testing.T) {
 	if f.record["version ciphertext (C#)"] != f.framing+f.wrappedKey+f.plaintext {
 		t.Errorf("ciphertext %d B is not framing %d + wrapped key %d + plaintext %d", f.record["version ciphertext (C#)"], f.framing, f.wrappedKey, f.plaintext)
 	}
-	for kind, n := range f.jsonNames {
+	for kind, n := range f.mapKeys {
 		if n <= 0 || n >= f.record[kind] {
-			t.Errorf("%s: %d bytes of member names in %d", kind, n, f.record[kind])
+			t.Errorf("%s: %d bytes of map keys in %d", kind, n, f.record[kind])
 		}
 	}
 }
