@@ -19,7 +19,8 @@ FUZZ_TARGETS ?= \
 	./pkg/secrets:FuzzHasReference \
 	./pkg/secrets:FuzzVerifyGrant \
 	./pkg/httpapi:FuzzCreateBody \
-	./pkg/httpapi:FuzzPageToken
+	./pkg/httpapi:FuzzPageToken \
+	./pkg/secrets:FuzzDecodeRecord
 
 CRASH_ITERATIONS         ?= 50
 SOAK_DURATION            ?= 60s
