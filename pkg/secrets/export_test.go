@@ -21,9 +21,7 @@ func JSONForm(it kv.Item) ([]byte, error) {
 	case strings.HasPrefix(it.Sort, "S#"):
 		rec = &secretRec{}
 	case strings.HasPrefix(it.Sort, "N#"):
-		var probe struct {
-			AliasOf string `cbor:"20,keyasint"`
-		}
+		var probe aliasProbe
 		if err := decodeRecord(it.Value, &probe); err != nil {
 			return nil, err
 		}

@@ -276,6 +276,12 @@ func (s *Service) secretFrom(it *kv.Item, project string) (*Secret, error) {
 	if err != nil {
 		return nil, err
 	}
+	return s.placedSecret(it, project, r)
+}
+
+// placedSecret is the secret of r, decoded from it, if r sits in its own
+// place.
+func (s *Service) placedSecret(it *kv.Item, project string, r *secretRec) (*Secret, error) {
 	if r.Project != project || (it.Key != secretKey(project, r.ID) && it.Key != nameKey(project, r.Name)) || it.Rev != r.Revision {
 		return nil, s.misplaced(it, "secret")
 	}
@@ -351,6 +357,12 @@ func (s *Service) decodedBefore(it *kv.Item) *secretRec {
 // nameFrom decodes the name item it of project: the secret's record, or
 // the alias the name is after a rename (alias non-nil, secret nil).
 func (s *Service) nameFrom(it *kv.Item, project string) (*Secret, *aliasRec, error) {
+	if r := s.decodedBefore(it); r != nil {
+		// These bytes decoded as a secret's record before: every read of
+		// a secret by name but the first.
+		sec, err := s.placedSecret(it, project, r)
+		return sec, nil, err
+	}
 	alias, err := s.holdsAlias(it)
 	if err != nil {
 		return nil, nil, err
@@ -369,31 +381,23 @@ func (s *Service) nameFrom(it *kv.Item, project string) (*Secret, *aliasRec, err
 	return nil, &a, nil
 }
 
+// aliasProbe reads only what tells an alias's record from a secret's:
+// AliasOf (aliasRec's key 20, its member "alias_of" in JSON), which a
+// secret's record never has.
+type aliasProbe struct {
+	AliasOf string `json:"alias_of" cbor:"20,keyasint"`
+}
+
 // holdsAlias reports whether the name item it holds an alias's record
-// rather than a secret's: whether the record has AliasOf, a key (a
-// member, in JSON) that a secret's record never has.
+// rather than a secret's.
 func (s *Service) holdsAlias(it *kv.Item) (bool, error) {
-	if legacyJSON(it.Value) {
-		// Without the bytes "alias_of" it is a secret's record, read in one
-		// decoding. Those bytes can still sit in a secret's description:
-		// then the record is probed.
-		if !bytes.Contains(it.Value, aliasOfMember) {
-			return false, nil
-		}
-		var probe struct {
-			AliasOf string `json:"alias_of"`
-		}
-		err := s.decode(it, &probe)
-		return probe.AliasOf != "", err
-	}
-	if s.decodedBefore(it) != nil {
-		// These bytes decoded as a secret's record before (every read of
-		// a secret by name but the first).
+	if legacyJSON(it.Value) && !bytes.Contains(it.Value, aliasOfMember) {
+		// Without the bytes "alias_of" a JSON record is a secret's, read
+		// in one decoding. Those bytes can still sit in a secret's
+		// description: then the record is probed.
 		return false, nil
 	}
-	var probe struct {
-		AliasOf string `cbor:"20,keyasint"`
-	}
+	var probe aliasProbe
 	err := s.decode(it, &probe)
 	return probe.AliasOf != "", err
 }
