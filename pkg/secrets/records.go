@@ -81,7 +81,7 @@ func aliasEntries(as []Alias) []aliasEntry {
 // the start (the name is free at once), kept only to say where the secret
 // went until the name is taken again or the secret is restored or purged.
 type aliasRec struct {
-	AliasOf string `json:"alias_of" cbor:"20,keyasint"` // a key no secret record has (aliasOfKey)
+	AliasOf string `json:"alias_of" cbor:"20,keyasint"` // a key no secret record has (aliasProbe)
 	Project string `json:"p" cbor:"1,keyasint"`
 	Name    string `json:"n" cbor:"2,keyasint"`
 	Until   stamp  `json:"until" cbor:"21,keyasint"`
