@@ -12,11 +12,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/mobius-secrets/mobius/internal/testsupport"
 	"github.com/mobius-secrets/mobius/pkg/httpapi"
 	"github.com/mobius-secrets/mobius/pkg/keys/local"
 	"github.com/mobius-secrets/mobius/pkg/secrets"
@@ -28,31 +28,13 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 // canary is a plaintext value that must never appear in any output.
 const canary = "CANARY-9f2c-plaintext-value"
 
-// clock is a settable test clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // testServer is the real HTTP API on a bolt store in a temp folder, with an
 // injected clock, counting the requests it serves.
 type testServer struct {
 	URL      string
 	Key      string
 	Svc      *secrets.Service
-	Clock    *clock
+	Clock    *testsupport.Clock
 	requests atomic.Int64
 }
 
@@ -67,7 +49,7 @@ func newTestServer(t *testing.T) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := &testServer{Clock: &clock{t: time.Date(2026, 11, 28, 14, 3, 0, 0, time.UTC)}}
+	ts := &testServer{Clock: testsupport.NewClock(time.Date(2026, 11, 28, 14, 3, 0, 0, time.UTC))}
 	discard := slog.New(slog.NewTextHandler(io.Discard, nil))
 	ts.Svc = secrets.NewService(st, w, secrets.Options{Now: ts.Clock.Now, Logger: discard})
 	h := httpapi.NewHandler(ts.Svc, httpapi.Options{Logger: discard, Now: ts.Clock.Now})

@@ -5,33 +5,15 @@ import (
 	"crypto/rand"
 	"io"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/mobius-secrets/mobius/internal/testsupport"
 	"github.com/mobius-secrets/mobius/pkg/api"
 	"github.com/mobius-secrets/mobius/pkg/keys/local"
 	"github.com/mobius-secrets/mobius/pkg/secrets"
 	"github.com/mobius-secrets/mobius/pkg/store/bolt"
 )
-
-// leaseClock is a settable clock for the service and the handler.
-type leaseClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *leaseClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *leaseClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // A claim its request never settled (the process died with the request in
 // flight) holds its key for the lease only: a retry meanwhile is 409 with
@@ -49,7 +31,7 @@ func TestIdempotencyLeaseAfterACrash(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clk := &leaseClock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	clk := testsupport.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 	logger := newJSONLogger(io.Discard)
 	svc := secrets.NewService(st, w, secrets.Options{Logger: logger, Now: clk.Now})
 	const lease = 10 * time.Second
@@ -76,7 +58,7 @@ func TestIdempotencyLeaseAfterACrash(t *testing.T) {
 		{"part of the lease later", 6500 * time.Millisecond, "4"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			clk.t = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC).Add(c.after)
+			clk.Set(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC).Add(c.after))
 			r := retry()
 			wantError(t, r, 409, "Idempotency-Key")
 			if got := r.Header.Get("Retry-After"); got != c.want {

@@ -8,11 +8,11 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/mobius-secrets/mobius/internal/testsupport"
 	"github.com/mobius-secrets/mobius/pkg/internal/awstest"
 	"github.com/mobius-secrets/mobius/pkg/internal/capacity"
 	"github.com/mobius-secrets/mobius/pkg/internal/standins"
@@ -65,27 +65,6 @@ var backends = []backend{
 	}},
 }
 
-// clock is the services' clock. Every instant it gives has 123 ms, so that
-// the times in records (RFC 3339 with milliseconds, trailing zeros
-// dropped) always take the same room: as much as most times in service
-// take, and no less.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // wrappedBytes is the size of a wrapped data key in the measured items: a
 // KMS CiphertextBlob is smaller (the AWS CLI's example of generate-data-key
 // decodes to 167 bytes), so items here are at least as large as with KMS.
@@ -123,7 +102,7 @@ type world struct {
 	ctx   context.Context
 	rec   *capacity.Recorder
 	d     *dynamo.Driver
-	clock *clock
+	clock *testsupport.Clock
 	keys  secrets.KeyWrapper
 	seeds uint64
 }
@@ -138,7 +117,7 @@ func newWorld(t *testing.T, b backend) *world {
 	}
 	return &world{
 		t: t, ctx: context.Background(), rec: rec, d: dynamo.New(rec, table),
-		clock: &clock{t: time.Date(2030, 1, 2, 3, 4, 5, 123_000_000, time.UTC)},
+		clock: testsupport.NewClock(time.Date(2030, 1, 2, 3, 4, 5, 123_000_000, time.UTC)),
 		keys:  kmsSized{kw},
 	}
 }
