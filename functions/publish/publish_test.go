@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,9 +17,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
+	"github.com/mobius-secrets/mobius/internal/testenv"
 	"github.com/mobius-secrets/mobius/pkg/api"
 	"github.com/mobius-secrets/mobius/pkg/httpapi"
-	"github.com/mobius-secrets/mobius/pkg/keys/local"
 	"github.com/mobius-secrets/mobius/pkg/kv"
 	"github.com/mobius-secrets/mobius/pkg/kv/memkv"
 	"github.com/mobius-secrets/mobius/pkg/secrets"
@@ -33,12 +32,7 @@ const canary = "CANARY-publisher-value-5c0e"
 // feed order) and the feed as GET …/events serves it.
 func feed(t *testing.T, n int) ([]kv.Item, []api.Event) {
 	t.Helper()
-	kek := make([]byte, 32)
-	rand.Read(kek)
-	w, err := local.New(kek)
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := testenv.LocalKeys(t)
 	d := memkv.New()
 	ctx := context.Background()
 	svc := secrets.NewService(d, w, secrets.Options{})

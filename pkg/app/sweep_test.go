@@ -2,16 +2,15 @@ package app
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/mobius-secrets/mobius/internal/testenv"
 	"github.com/mobius-secrets/mobius/internal/testsupport"
 
-	"github.com/mobius-secrets/mobius/pkg/keys/local"
 	"github.com/mobius-secrets/mobius/pkg/kv"
 	"github.com/mobius-secrets/mobius/pkg/kv/memkv"
 	"github.com/mobius-secrets/mobius/pkg/secrets"
@@ -57,12 +56,7 @@ func TestRunSweeps(t *testing.T) {
 // StartSweeper runs the service's Sweep: a trashed secret whose retention
 // ended is purged; stop ends the loop.
 func TestStartSweeperPurgesTheTrash(t *testing.T) {
-	kek := make([]byte, 32)
-	rand.Read(kek)
-	w, err := local.New(kek)
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := testenv.LocalKeys(t)
 	d := memkv.New()
 	old := secrets.NewService(d, w, secrets.Options{Now: func() time.Time { return time.Now().Add(-8 * 24 * time.Hour) }})
 	ctx := context.Background()

@@ -3,8 +3,8 @@ package httpapi
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/json"
+	"github.com/mobius-secrets/mobius/internal/testenv"
 	"github.com/mobius-secrets/mobius/pkg/api"
 	"github.com/mobius-secrets/mobius/pkg/apidocs/apitest"
 	"io"
@@ -16,7 +16,6 @@ import (
 	"testing"
 
 	"github.com/mobius-secrets/mobius/internal/testsupport"
-	"github.com/mobius-secrets/mobius/pkg/keys/local"
 	"github.com/mobius-secrets/mobius/pkg/secrets"
 	"github.com/mobius-secrets/mobius/pkg/store/bolt"
 )
@@ -45,17 +44,8 @@ func newTestServerWith(t *testing.T, opts secrets.Options) *testServer {
 	t.Helper()
 	dir := t.TempDir()
 	dbPath := filepath.Join(dir, "mobius.db")
-	st, err := bolt.Open(dbPath, bolt.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	kek := make([]byte, 32)
-	rand.Read(kek)
-	w, err := local.New(kek)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := testenv.BoltAt(t, dbPath)
+	w := testenv.LocalKeys(t)
 	logs := &testsupport.SyncBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	opts.Logger = logger

@@ -2,17 +2,14 @@ package httpapi
 
 import (
 	"context"
-	"crypto/rand"
 	"io"
-	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/mobius-secrets/mobius/internal/testenv"
 	"github.com/mobius-secrets/mobius/internal/testsupport"
 	"github.com/mobius-secrets/mobius/pkg/api"
-	"github.com/mobius-secrets/mobius/pkg/keys/local"
 	"github.com/mobius-secrets/mobius/pkg/secrets"
-	"github.com/mobius-secrets/mobius/pkg/store/bolt"
 )
 
 // A claim its request never settled (the process died with the request in
@@ -20,17 +17,8 @@ import (
 // Retry-After giving the seconds left, and the same retry after the lease
 // runs once.
 func TestIdempotencyLeaseAfterACrash(t *testing.T) {
-	st, err := bolt.Open(filepath.Join(t.TempDir(), "mobius.db"), bolt.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	kek := make([]byte, 32)
-	rand.Read(kek)
-	w, err := local.New(kek)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := testenv.Bolt(t)
+	w := testenv.LocalKeys(t)
 	clk := testsupport.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 	logger := newJSONLogger(io.Discard)
 	svc := secrets.NewService(st, w, secrets.Options{Logger: logger, Now: clk.Now})

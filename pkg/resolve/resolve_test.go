@@ -2,21 +2,19 @@ package resolve_test
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/mobius-secrets/mobius/internal/testenv"
 	"github.com/mobius-secrets/mobius/internal/testsupport"
 	"github.com/mobius-secrets/mobius/pkg/internal/awstest"
-	"github.com/mobius-secrets/mobius/pkg/keys/local"
 	"github.com/mobius-secrets/mobius/pkg/resolve"
 	"github.com/mobius-secrets/mobius/pkg/secrets"
 	"github.com/mobius-secrets/mobius/pkg/store/bolt"
@@ -47,19 +45,9 @@ type env struct {
 // with a fixed clock and a captured JSON log.
 func mustOpen(tb testing.TB, keys secrets.KeyWrapper) *env {
 	tb.Helper()
-	st, err := bolt.Open(filepath.Join(tb.TempDir(), "mobius.db"), bolt.Options{})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { st.Close() })
+	st := testenv.Bolt(tb)
 	if keys == nil {
-		kek := make([]byte, 32)
-		rand.Read(kek)
-		w, err := local.New(kek)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		keys = w
+		keys = testenv.LocalKeys(tb)
 	}
 	e := &env{ctx: context.Background(), store: st, logs: &testsupport.SyncBuffer{}, now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
 	logger := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -623,10 +611,7 @@ func TestConcurrentResolves(t *testing.T) {
 // A failing key service surfaces as Unavailable, with no output and no
 // audit.
 func TestUnavailable(t *testing.T) {
-	kek := make([]byte, 32)
-	rand.Read(kek)
-	w, _ := local.New(kek)
-	fw := &failingKeys{KeyWrapper: w}
+	fw := &failingKeys{KeyWrapper: testenv.LocalKeys(t)}
 	e := mustOpen(t, fw)
 	e.seed(t)
 	g := e.grantAll(t, "acme")

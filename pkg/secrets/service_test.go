@@ -2,14 +2,12 @@ package secrets_test
 
 import (
 	"context"
-	"crypto/rand"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"sync"
 	"testing"
 
-	"github.com/mobius-secrets/mobius/pkg/keys/local"
+	"github.com/mobius-secrets/mobius/internal/testenv"
 	"github.com/mobius-secrets/mobius/pkg/secrets"
 	"github.com/mobius-secrets/mobius/pkg/store/bolt"
 )
@@ -55,17 +53,8 @@ func TestConcurrentRevealsWithASmallKeyCache(t *testing.T) {
 // closed when the test ends.
 func boltService(t *testing.T, opts secrets.Options) (*secrets.Service, *bolt.Driver) {
 	t.Helper()
-	st, err := bolt.Open(filepath.Join(t.TempDir(), "mobius.db"), bolt.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	kek := make([]byte, 32)
-	rand.Read(kek)
-	w, err := local.New(kek)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := testenv.Bolt(t)
+	w := testenv.LocalKeys(t)
 	opts.Logger = slog.New(slog.DiscardHandler)
 	return secrets.NewService(st, w, opts), st
 }

@@ -2,16 +2,13 @@ package bench
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/mobius-secrets/mobius/pkg/keys/local"
+	"github.com/mobius-secrets/mobius/internal/testenv"
 	"github.com/mobius-secrets/mobius/pkg/resolve"
 	"github.com/mobius-secrets/mobius/pkg/secrets"
-	"github.com/mobius-secrets/mobius/pkg/store/bolt"
 )
 
 // A warm resolve (its grant verified once, its data keys cached, its
@@ -20,17 +17,8 @@ import (
 // group commit; a first resolve may also record the versions' last use.
 func TestWarmResolveCommitsOnlyTheAudit(t *testing.T) {
 	ctx := context.Background()
-	st, err := bolt.Open(filepath.Join(t.TempDir(), "mobius.db"), bolt.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	kek := make([]byte, 32)
-	rand.Read(kek)
-	w, err := local.New(kek)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := testenv.Bolt(t)
+	w := testenv.LocalKeys(t)
 	rec := &recorder{Driver: st}
 	svc := secrets.NewService(rec, w, secrets.Options{Logger: Quiet})
 	by, _, err := svc.CreateAPIKey(ctx, Project, "runner", secrets.AllScopes)

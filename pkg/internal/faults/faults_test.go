@@ -2,21 +2,18 @@ package faults_test
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"reflect"
 	"testing"
 	"time"
 
+	"github.com/mobius-secrets/mobius/internal/testenv"
 	"github.com/mobius-secrets/mobius/pkg/internal/faults"
-	"github.com/mobius-secrets/mobius/pkg/keys/local"
 	"github.com/mobius-secrets/mobius/pkg/kv"
 	"github.com/mobius-secrets/mobius/pkg/kv/kvtest"
 	"github.com/mobius-secrets/mobius/pkg/kv/memkv"
 	"github.com/mobius-secrets/mobius/pkg/secrets"
-	"github.com/mobius-secrets/mobius/pkg/store/bolt"
 )
 
 // snapshot is everything observable about a project, read without faults.
@@ -209,17 +206,8 @@ func shape(line string) string {
 // holds secret "base" with versions 1 (DISABLED) and 2 (ENABLED).
 func setup(t *testing.T) (*secrets.Service, *secrets.Service, *faults.Injector) {
 	t.Helper()
-	st, err := bolt.Open(filepath.Join(t.TempDir(), "mobius.db"), bolt.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	kek := make([]byte, 32)
-	rand.Read(kek)
-	w, err := local.New(kek)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := testenv.Bolt(t)
+	w := testenv.LocalKeys(t)
 	clean := secrets.NewService(st, w, secrets.Options{})
 	ctx := context.Background()
 	if _, err := clean.CreateSecret(ctx, "p", secrets.CreateSecretInput{Name: "base", Values: map[string]string{"k": "v1"}}); err != nil {
