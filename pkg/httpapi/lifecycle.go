@@ -58,6 +58,24 @@ func decodeLabels(raw json.RawMessage) (map[string]string, error) {
 	return out, nil
 }
 
+// decodeLifecycle reads the labels and dates a create or an update may
+// carry: each absent one is nil.
+func decodeLifecycle(labels, expiresAt, rotateBy json.RawMessage) (map[string]string, *time.Time, *time.Time, error) {
+	l, err := decodeLabels(labels)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	expires, err := decodeDate("expires_at", expiresAt)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	rb, err := decodeDate("rotate_by", rotateBy)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return l, expires, rb, nil
+}
+
 // decodeDate decodes an optional RFC 3339 time of field: nil if absent,
 // the zero time for null (an update then clears it).
 func decodeDate(field string, raw json.RawMessage) (*time.Time, error) {

@@ -65,15 +65,7 @@ func (s *server) createSecret(r *http.Request, c *call) (reply, error) {
 	if values == nil {
 		return reply{}, secrets.FieldErrorf(secrets.Invalid, "values", "values is required: a non-empty object of string values")
 	}
-	labels, err := decodeLabels(in.Labels)
-	if err != nil {
-		return reply{}, err
-	}
-	expires, err := decodeDate("expires_at", in.ExpiresAt)
-	if err != nil {
-		return reply{}, err
-	}
-	rotateBy, err := decodeDate("rotate_by", in.RotateBy)
+	labels, expires, rotateBy, err := decodeLifecycle(in.Labels, in.ExpiresAt, in.RotateBy)
 	if err != nil {
 		return reply{}, err
 	}
@@ -154,15 +146,7 @@ func (s *server) updateSecret(r *http.Request, c *call) (reply, error) {
 	if err != nil {
 		return reply{}, err
 	}
-	labels, err := decodeLabels(in.Labels)
-	if err != nil {
-		return reply{}, err
-	}
-	expires, err := decodeDate("expires_at", in.ExpiresAt)
-	if err != nil {
-		return reply{}, err
-	}
-	rotateBy, err := decodeDate("rotate_by", in.RotateBy)
+	labels, expires, rotateBy, err := decodeLifecycle(in.Labels, in.ExpiresAt, in.RotateBy)
 	if err != nil {
 		return reply{}, err
 	}
