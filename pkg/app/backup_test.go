@@ -530,18 +530,7 @@ func TestBackupRefusals(t *testing.T) {
 			opts := c.setup(t, out)
 			before, data := dirState(t, out), dirState(t, opts.DataDir)
 			_, err := Backup(ctx, opts)
-			if err == nil {
-				t.Fatal("not refused")
-			}
-			msg := err.Error()
-			if strings.Contains(msg, "\n") || strings.Contains(msg, backupCanary) {
-				t.Fatalf("not one clean line: %q", msg)
-			}
-			for _, s := range c.says {
-				if !strings.Contains(msg, s) {
-					t.Fatalf("%q does not say %q", msg, s)
-				}
-			}
+			refusedSaying(t, err, c.says)
 			sameState(t, "the destination folder", before, dirState(t, out))
 			sameState(t, "the data folder", data, dirState(t, opts.DataDir))
 		})
@@ -726,18 +715,7 @@ func TestRestoreRefusals(t *testing.T) {
 			opts := c.setup(t)
 			before := dirState(t, opts.DataDir)
 			_, err := Restore(ctx, opts)
-			if err == nil {
-				t.Fatal("not refused")
-			}
-			msg := err.Error()
-			if strings.Contains(msg, "\n") || strings.Contains(msg, backupCanary) {
-				t.Fatalf("not one clean line: %q", msg)
-			}
-			for _, s := range c.says {
-				if !strings.Contains(msg, s) {
-					t.Fatalf("%q does not say %q", msg, s)
-				}
-			}
+			refusedSaying(t, err, c.says)
 			sameState(t, "the data folder", before, dirState(t, opts.DataDir))
 		})
 	}
@@ -813,4 +791,22 @@ func TestRestoreForce(t *testing.T) {
 		defer b.Close()
 		sameListing(t, want, listing(t, b.Service))
 	})
+}
+
+// refusedSaying checks that err refuses the operation in one clean line
+// (no line break, no value) that says each of says.
+func refusedSaying(t *testing.T, err error, says []string) {
+	t.Helper()
+	if err == nil {
+		t.Fatal("not refused")
+	}
+	msg := err.Error()
+	if strings.Contains(msg, "\n") || strings.Contains(msg, backupCanary) {
+		t.Fatalf("not one clean line: %q", msg)
+	}
+	for _, s := range says {
+		if !strings.Contains(msg, s) {
+			t.Fatalf("%q does not say %q", msg, s)
+		}
+	}
 }
